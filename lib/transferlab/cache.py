@@ -1,0 +1,190 @@
+"""One content-addressed cache for everything expensive.
+
+An entry is addressed by the hash of the full config that produced it (plus the code
+version of its kind and the library versions), so notebooks share work: the Medium
+network trained for the width notebook is the file the layer notebook loads.
+
+Each entry is a payload file and a manifest holding the payload's SHA-256. Both are
+written atomically (write to a temporary file, then rename), the manifest last, so a
+killed writer leaves no manifest and a truncated or corrupt payload fails its checksum:
+either way the entry is recomputed, never silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+
+log = logging.getLogger(__name__)
+
+# Bump a kind's number when the code that produces it changes its output.
+CODE_VERSIONS: dict[str, int] = {}
+
+CODECS = ("arrays", "torch", "json")
+
+
+def default_root() -> Path:
+    """The cache folder: $TRANSFERLAB_CACHE, else `.cache/` of the source checkout."""
+    env = os.environ.get("TRANSFERLAB_CACHE")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").exists():
+        return repo / ".cache"
+    return Path.home() / ".cache" / "transferlab"
+
+
+def _canonical(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "__dataclass_fields__"):
+        return _canonical({f: getattr(obj, f) for f in obj.__dataclass_fields__})
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    raise TypeError(f"cache config value {obj!r} of type {type(obj).__name__} is not hashable")
+
+
+def config_key(kind: str, config: Mapping[str, Any]) -> str:
+    """Hash of `config`, the kind's code version and the versions of the libraries."""
+    import torch  # local: keep `import transferlab.cache` light
+
+    ident = {
+        "kind": kind,
+        "code": CODE_VERSIONS.get(kind, 0),
+        "transferlab": __version__,
+        "torch": torch.__version__.split("+")[0],
+        "config": _canonical(config),
+    }
+    blob = json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+class CorruptEntry(Exception):
+    """A cache entry that failed its checksum or could not be decoded."""
+
+
+class Cache:
+    """A folder of content-addressed entries, one sub-folder per kind."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else default_root()
+
+    def _paths(self, kind: str, key: str, codec: str) -> tuple[Path, Path]:
+        ext = {"arrays": "npz", "torch": "pt", "json": "json"}[codec]
+        folder = self.root / kind
+        return folder / f"{key}.{ext}", folder / f"{key}.manifest.json"
+
+    def contains(self, kind: str, config: Mapping[str, Any], codec: str = "arrays") -> bool:
+        payload, manifest = self._paths(kind, config_key(kind, config), codec)
+        return payload.exists() and manifest.exists()
+
+    def load(self, kind: str, config: Mapping[str, Any], codec: str = "arrays") -> Any:
+        """The stored value; KeyError if absent, CorruptEntry if it fails its checksum."""
+        _check_codec(codec)
+        payload, manifest = self._paths(kind, config_key(kind, config), codec)
+        if not manifest.exists() or not payload.exists():
+            raise KeyError(f"{kind}: no cache entry for this config")
+        try:
+            meta = json.loads(manifest.read_text())
+            data = payload.read_bytes()
+        except (OSError, ValueError) as err:
+            raise CorruptEntry(f"{manifest}: unreadable manifest ({err})") from err
+        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            raise CorruptEntry(f"{payload}: checksum mismatch (truncated or corrupt)")
+        try:
+            return _decode(codec, data)
+        except Exception as err:  # a payload that hashes right but will not decode
+            raise CorruptEntry(f"{payload}: cannot decode ({err})") from err
+
+    def store(self, kind: str, config: Mapping[str, Any], value: Any, codec: str = "arrays") -> None:
+        _check_codec(codec)
+        key = config_key(kind, config)
+        payload, manifest = self._paths(kind, key, codec)
+        payload.parent.mkdir(parents=True, exist_ok=True)
+        data = _encode(codec, value)
+        meta = {
+            "kind": kind,
+            "key": key,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "config": _canonical(config),
+        }
+        _atomic_write(payload, data)
+        _atomic_write(manifest, json.dumps(meta, indent=1).encode())
+
+    def get_or_compute(
+        self,
+        kind: str,
+        config: Mapping[str, Any],
+        compute: Callable[[], Any],
+        codec: str = "arrays",
+    ) -> Any:
+        """The cached value for `config`, computing and storing it if absent or corrupt."""
+        try:
+            return self.load(kind, config, codec)
+        except KeyError:
+            pass
+        except CorruptEntry as err:
+            log.warning("recomputing corrupt cache entry: %s", err)
+        value = compute()
+        self.store(kind, config, value, codec)
+        return value
+
+
+def _check_codec(codec: str) -> None:
+    if codec not in CODECS:
+        raise ValueError(f"codec={codec!r} is not one of {CODECS}")
+
+
+def _encode(codec: str, value: Any) -> bytes:
+    buf = io.BytesIO()
+    if codec == "arrays":
+        if not isinstance(value, Mapping):
+            raise TypeError("the 'arrays' codec stores a mapping of name -> numpy array")
+        np.savez(buf, **{k: np.asarray(v) for k, v in value.items()})
+    elif codec == "torch":
+        import torch
+
+        torch.save(value, buf)
+    else:
+        buf.write(json.dumps(value).encode())
+    return buf.getvalue()
+
+
+def _decode(codec: str, data: bytes) -> Any:
+    if codec == "arrays":
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    if codec == "torch":
+        import torch
+
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return json.loads(data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
