@@ -1,0 +1,86 @@
+"""Command line: `python -m transferlab run --profile quick` and `python -m transferlab tasks`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .params import PROFILES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m transferlab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the notebooks of a profile into a report folder")
+    run.add_argument("--profile", required=True, choices=PROFILES)
+    run.add_argument(
+        "--only", nargs="+", default=[], metavar="NAME", help="notebooks to run: 01_width or width"
+    )
+    run.add_argument("--out", default="reports", help="report folder (default: reports)")
+    run.add_argument(
+        "--kernel",
+        default=None,
+        help="Jupyter kernel name; it must run this interpreter "
+        "(default: python3, else transferlab)",
+    )
+    run.add_argument("--notebooks", type=Path, help="notebook folder (default: notebooks/)")
+    run.add_argument("--params", type=Path, help="parameter folder (default: params/)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no cell output")
+
+    tasks = sub.add_parser("tasks", help="list the world's tasks")
+    tasks.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner import run_study
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    # papermill logs the notebooks' output (log_output) at INFO.
+    logging.getLogger("papermill").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        records = run_study(
+            args.profile,
+            only=args.only,
+            out=args.out,
+            kernel=args.kernel,
+            notebooks_dir=args.notebooks,
+            params_dir=args.params,
+            log_output=not args.quiet,
+            progress_bar=not args.quiet,
+        )
+    except ValueError as err:  # a bad request, found before anything ran
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 1 if any(r.status != "ok" for r in records) else 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from .world import TASKS  # lazily: the world is heavy and not needed by `run`
+
+    rows = [spec.as_dict() for spec in TASKS.values()]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    if rows:
+        cols = list(rows[0])
+        widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+        print("  ".join(c.ljust(widths[c]) for c in cols))
+        for row in rows:
+            print("  ".join(str(row[c]).ljust(widths[c]) for c in cols))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return {"run": _run, "tasks": _tasks}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""What a run leaves behind: each notebook's tables and figure, its HTML, and the index page.
+
+`publish` is called at the end of every notebook (it is imported inside the kernel, so it
+stays light). The rest is used by the runner after each notebook: `render_html` turns an
+executed notebook into a self-contained page (inputs hidden, no CDN scripts), and
+`write_index` / `write_tables` summarise every notebook of a profile folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import results as results_schema
+
+VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+CLAIM_COLUMNS = ("claim", "factor", "verdict", "evidence")
+STATUS_FILE = "status.json"
+
+# The lab template loads require.js, MathJax, Mermaid and the widget renderer from CDNs.
+# None of them is needed to read a report, and a report must open offline: drop them.
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+# Cells that only set parameters: invisible with inputs hidden, so drop their empty frames.
+HIDDEN_TAGS = ("parameters", "injected-parameters")
+
+
+def validate_claims(claims: pd.DataFrame) -> pd.DataFrame:
+    """Check the claims table: columns claim, factor, verdict, evidence; known verdicts."""
+    missing = [c for c in CLAIM_COLUMNS if c not in claims.columns]
+    if missing:
+        raise ValueError(f"claims table lacks columns {missing}; it needs {list(CLAIM_COLUMNS)}")
+    bad = sorted(set(claims["verdict"]) - set(VERDICTS))
+    if bad:
+        raise ValueError(f"claims verdict(s) {bad} are not one of {list(VERDICTS)}")
+    extra = [c for c in claims.columns if c not in CLAIM_COLUMNS]
+    return claims[list(CLAIM_COLUMNS) + extra].reset_index(drop=True)
+
+
+def publish(
+    output_dir: str,
+    name: str,
+    results: pd.DataFrame,
+    claims: pd.DataFrame,
+    headline: Any,
+) -> Path | None:
+    """Check a notebook's outputs; write results.csv, claims.csv, headline.png to `output_dir`.
+
+    `results` follows transferlab.results; `claims` has columns claim, factor, verdict,
+    evidence; `headline` is a matplotlib Figure. With output_dir == "" the outputs are
+    still checked (so an interactive run catches what a batch run would) but nothing is
+    written, and None is returned.
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name={name!r} must be the notebook's name, e.g. '01_width'")
+    table = results_schema.validate(results)
+    claims = validate_claims(claims)
+    if not isinstance(headline, Figure):
+        raise ValueError(f"headline={type(headline).__name__} must be a matplotlib Figure")
+    if output_dir == "":
+        return None
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "results.csv", index=False)
+    claims.to_csv(out / "claims.csv", index=False)
+    headline.savefig(out / "headline.png", dpi=110, bbox_inches="tight")
+    return out
+
+
+def render_html(notebook: Path, html_path: Path, title: str) -> Path:
+    """Render an executed notebook to one self-contained HTML page, inputs hidden."""
+    import nbformat
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = nbformat.read(notebook, as_version=4)
+    exporter = HTMLExporter(
+        extra_loaders=[DictLoader({"transferlab_offline.html.j2": _OFFLINE_TEMPLATE})],
+        template_file="transferlab_offline.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_cell_tags=set(HIDDEN_TAGS), enabled=True), enabled=True
+    )
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+def notebook_title(notebook: Path) -> str:
+    """The first markdown heading of a notebook, else its file name."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return notebook.stem
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """How one notebook's run went; saved as status.json next to its outputs."""
+
+    name: str
+    title: str
+    status: str  # "ok" | "failed"
+    seconds: float
+    finished: str  # ISO time
+    error: str = ""  # one line: the failing cell and the exception
+
+    def save(self, folder: Path) -> None:
+        (folder / STATUS_FILE).write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> RunRecord | None:
+        path = folder / STATUS_FILE
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+def collect(profile_dir: Path, names: Sequence[str]) -> list[RunRecord]:
+    """The records of those `names` that have been run into `profile_dir`, in order."""
+    records = (RunRecord.load(profile_dir / n) for n in names)
+    return [r for r in records if r is not None]
+
+
+def _read_results(path: Path) -> pd.DataFrame:
+    # Text columns stay text ("3" is a level, not a number) and empty text stays "".
+    text = {c: str for c, t in results_schema.COLUMNS.items() if t == "object"}
+    table = pd.read_csv(path, dtype=text)
+    table[list(text)] = table[list(text)].fillna("")
+    return results_schema.validate(table)
+
+
+def write_tables(profile_dir: Path, records: Sequence[RunRecord]) -> tuple[Path, Path]:
+    """Concatenate the notebooks' results.csv and claims.csv (the latter with `notebook`)."""
+    results, claims = [], []
+    for rec in records:
+        folder = profile_dir / rec.name
+        if (folder / "results.csv").exists():
+            results.append(_read_results(folder / "results.csv"))
+        if (folder / "claims.csv").exists():
+            table = pd.read_csv(folder / "claims.csv", keep_default_na=False)
+            claims.append(table.assign(notebook=rec.name))
+    all_results = pd.concat(results, ignore_index=True) if results else results_schema.empty()
+    all_claims = (
+        pd.concat(claims, ignore_index=True)
+        if claims
+        else pd.DataFrame(columns=[*CLAIM_COLUMNS, "notebook"])
+    )
+    paths = profile_dir / "results.csv", profile_dir / "claims.csv"
+    all_results.to_csv(paths[0], index=False)
+    all_claims.to_csv(paths[1], index=False)
+    return paths
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+section { border-top: 1px solid #ccc; padding: 1em 0; }
+img { max-width: 100%; }
+table { border-collapse: collapse; font-size: 0.9em; }
+td, th { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+.status { font-weight: bold; padding: 0.1em 0.5em; border-radius: 3px; }
+.ok, .reproduced { background: #d7f5dd; }
+.failed, .not-reproduced { background: #fadada; }
+.inconclusive { background: #f7efc8; }
+.error { font-family: monospace; white-space: pre-wrap; background: #fdf0f0; padding: 0.5em; }
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def _section(profile_dir: Path, rec: RunRecord) -> str:
+    folder = profile_dir / rec.name
+    parts = [
+        f'<section id="{_e(rec.name)}"><h2><a href="{_e(rec.name)}/{_e(rec.name)}.html">'
+        f"{_e(rec.title)}</a></h2>",
+        f'<p><span class="status {_e(rec.status)}">{_e(rec.status)}</span> '
+        f"{_e(rec.name)} &middot; {rec.seconds:.1f} s &middot; finished {_e(rec.finished)}</p>",
+    ]
+    if rec.error:
+        parts.append(f'<div class="error">{_e(rec.error)}</div>')
+    png = folder / "headline.png"
+    if png.exists():
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        alt = f"headline figure of {_e(rec.name)}"
+        parts.append(f'<img alt="{alt}" src="data:image/png;base64,{data}">')
+    if (folder / "claims.csv").exists():
+        claims = pd.read_csv(folder / "claims.csv", keep_default_na=False)
+        rows = "".join(
+            f'<tr><td>{_e(c.claim)}</td><td class="{_e(c.verdict).replace(" ", "-")}">'
+            f"{_e(c.verdict)}</td><td>{_e(c.evidence)}</td></tr>"
+            for c in claims.itertuples()
+        )
+        parts.append(
+            f"<table><tr><th>claim</th><th>verdict</th><th>evidence</th></tr>{rows}</table>"
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def write_index(profile_dir: Path, profile: str, records: Sequence[RunRecord]) -> Path:
+    """The profile's index.html: per notebook its title, status, time, figure and verdicts."""
+    failed = sum(r.status != "ok" for r in records)
+    now = datetime.now().isoformat(timespec="seconds")
+    head = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>transferlab: {_e(profile)} profile</title><style>{_CSS}</style></head><body>"
+        f"<h1>transferlab: {_e(profile)} profile</h1>"
+        f"<p>{len(records)} notebooks, {failed} failed &middot; index written {now} &middot; "
+        f'tables: <a href="results.csv">results.csv</a>, <a href="claims.csv">claims.csv</a></p>'
+    )
+    body = "\n".join(_section(profile_dir, r) for r in records)
+    path = profile_dir / "index.html"
+    path.write_text(f"{head}\n{body}\n</body></html>\n", encoding="utf-8")
+    return path

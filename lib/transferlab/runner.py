@@ -1,0 +1,257 @@
+"""Run the notebooks of a profile with papermill and leave a report folder behind.
+
+reports/<profile>/<notebook>/ gets the executed notebook, its HTML, its results.csv,
+claims.csv, headline.png and status.json; reports/<profile>/ gets index.html and the
+concatenated results.csv and claims.csv of every notebook run into it so far.
+
+Everything that can be wrong with the request (notebook names, parameter files, the
+kernel) is checked before the first notebook starts. A failing notebook does not stop the
+others; `run_study` returns every record and the caller decides the exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import params as params_mod
+from . import report
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_KERNELS = ("python3", "transferlab")
+
+
+def default_notebooks_dir() -> Path:
+    return REPO / "notebooks"
+
+
+def find_notebooks(notebooks_dir: Path) -> list[Path]:
+    """The study notebooks `NN_name.ipynb` of a folder, in order."""
+    found = sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise ValueError(f"no notebooks named NN_*.ipynb in {notebooks_dir}")
+    return found
+
+
+def _short(stem: str) -> str:
+    return stem.split("_", 1)[1]
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Sequence[str]) -> list[Path]:
+    """The notebooks named in `only` ("01_width" or "width"); all of them if `only` is empty."""
+    if not only:
+        return list(notebooks)
+    by_name = {nb.stem: nb for nb in notebooks} | {_short(nb.stem): nb for nb in notebooks}
+    unknown = [name for name in only if name not in by_name]
+    if unknown:
+        valid = [nb.stem for nb in notebooks]
+        raise ValueError(f"--only {unknown} names no notebook; valid names: {valid}")
+    wanted = {by_name[name] for name in only}
+    return [nb for nb in notebooks if nb in wanted]
+
+
+# --- the kernel -------------------------------------------------------------------------
+# papermill starts the kernel that the kernelspec of `kernel_name` describes. jupyter_client
+# replaces a bare "python"/"python3" in its argv by the runner's sys.executable, but a spec
+# with an absolute path (typically ~/.local/share/jupyter/kernels/python3 left by another
+# environment, which shadows this environment's own) runs another interpreter, where
+# transferlab may be missing or stale. So the chosen spec must run this very interpreter.
+
+
+def _spec_python(kernel_name: str) -> str:
+    """The interpreter the kernelspec `kernel_name` would start."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        spec = manager.get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        known = sorted(manager.find_kernel_specs())
+        raise ValueError(f"kernel={kernel_name!r} is not installed; installed: {known}") from None
+    if spec.language.lower() != "python" or not spec.argv:
+        raise ValueError(f"kernel={kernel_name!r} is a {spec.language!r} kernel, not Python")
+    major, minor = sys.version_info[:2]
+    if spec.argv[0] in {"python", f"python{major}", f"python{major}.{minor}"}:
+        return sys.executable  # what jupyter_client's KernelManager substitutes
+    return spec.argv[0]
+
+
+def _same_interpreter(python: str) -> bool:
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        return True
+    # Another spelling (bin/python3.11 for bin/python) of the same environment is fine.
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(sys.prefix)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and os.path.realpath(out.stdout.strip()) == os.path.realpath(
+        sys.prefix
+    )
+
+
+def resolve_kernel(kernel_name: str | None = None) -> str:
+    """A kernel name whose kernelspec runs this interpreter (sys.executable).
+
+    With no name: "python3", else "transferlab" (what `make install` registers).
+    Raises ValueError saying which interpreter a spec runs and how to register a good one.
+    """
+    candidates = [kernel_name] if kernel_name else list(DEFAULT_KERNELS)
+    seen = []
+    for name in candidates:
+        try:
+            python = _spec_python(name)
+        except ValueError as err:
+            if kernel_name:
+                raise
+            seen.append(str(err))
+            continue
+        if _same_interpreter(python):
+            return name
+        seen.append(f"kernel {name!r} runs {python}")
+    fix = f"{sys.executable} -m ipykernel install --sys-prefix --name transferlab"
+    raise ValueError(
+        f"no kernel runs this interpreter ({sys.executable}): {'; '.join(seen)}. "
+        f"Register one with `{fix}` and pass --kernel transferlab"
+    )
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One notebook to run: its file, its parameters, where its outputs go."""
+
+    notebook: Path
+    parameters: dict[str, Any]
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        return self.notebook.stem
+
+
+def describe_failure(err: BaseException) -> str:
+    """One line naming the failing cell (for papermill errors) and the exception."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        first = next((ln for ln in err.source.splitlines() if ln.strip()), "")
+        return f"cell In [{err.exec_count}] ({first.strip()[:80]!r}): {err.ename}: {err.evalue}"
+    return f"{type(err).__name__}: {err}"
+
+
+def run_job(
+    job: Job, kernel: str, cwd: Path, log_output: bool = True, progress_bar: bool = True
+) -> report.RunRecord:
+    """Execute one notebook, render its HTML (partial if it failed), save its status."""
+    import papermill
+
+    if job.folder.exists():
+        shutil.rmtree(job.folder)  # no stale tables from an earlier run may survive a failure
+    job.folder.mkdir(parents=True)
+    executed = job.folder / f"{job.name}.ipynb"
+    title = report.notebook_title(job.notebook)
+    start = time.perf_counter()
+    error = ""
+    try:
+        papermill.execute_notebook(
+            str(job.notebook),
+            str(executed),
+            parameters=job.parameters,
+            kernel_name=kernel,
+            language="python",
+            cwd=str(cwd),
+            progress_bar=progress_bar,
+            log_output=log_output,
+            start_timeout=180,
+        )
+    except Exception as err:  # any failure of one notebook must not stop the others
+        error = describe_failure(err)
+    seconds = time.perf_counter() - start
+    if executed.exists():
+        try:
+            report.render_html(executed, job.folder / f"{job.name}.html", title)
+        except Exception as err:
+            error = error or f"HTML rendering failed: {type(err).__name__}: {err}"
+    record = report.RunRecord(
+        name=job.name,
+        title=title,
+        status="failed" if error else "ok",
+        seconds=round(seconds, 2),
+        finished=datetime.now().isoformat(timespec="seconds"),
+        error=error,
+    )
+    record.save(job.folder)
+    return record
+
+
+def plan(
+    profile: str,
+    only: Sequence[str] = (),
+    out: Path | str = "reports",
+    notebooks_dir: Path | None = None,
+    params_dir: Path | None = None,
+) -> list[Job]:
+    """The jobs of a run, every parameter file validated; raises ValueError before any run."""
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    selected = select_notebooks(find_notebooks(notebooks_dir), only)
+    profile_dir = Path(out).resolve() / profile
+    jobs = []
+    for nb in selected:
+        values = params_mod.load_params(profile, nb.stem, params_dir)
+        folder = profile_dir / nb.stem
+        values |= {"profile": profile, "output_dir": str(folder)}
+        params_mod.validate(nb.stem, values)
+        jobs.append(Job(notebook=nb.resolve(), parameters=values, folder=folder))
+    return jobs
+
+
+def run_study(
+    profile: str,
+    only: Sequence[str] = (),
+    out: Path | str = "reports",
+    kernel: str | None = None,
+    notebooks_dir: Path | None = None,
+    params_dir: Path | None = None,
+    log_output: bool = True,
+    progress_bar: bool = True,
+    stderr: TextIO | None = None,
+) -> list[report.RunRecord]:
+    """Run the profile's notebooks (or those in `only`) into out/<profile>/ and index them.
+
+    Returns the records of the notebooks run now; failures are also named on `stderr`.
+    """
+    stderr = stderr or sys.stderr
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    jobs = plan(profile, only, out, notebooks_dir, params_dir)
+    kernel_name = resolve_kernel(kernel)
+    profile_dir = Path(out).resolve() / profile
+    records = []
+    for i, job in enumerate(jobs, 1):
+        print(f"[{i}/{len(jobs)}] {job.name} ({profile}, kernel {kernel_name})", file=stderr)
+        record = run_job(job, kernel_name, notebooks_dir.resolve(), log_output, progress_bar)
+        records.append(record)
+        if record.status != "ok":
+            print(f"FAILED {job.name}: {record.error}", file=stderr)
+    every = [nb.stem for nb in find_notebooks(notebooks_dir)]
+    indexed = report.collect(profile_dir, every)
+    report.write_tables(profile_dir, indexed)
+    index = report.write_index(profile_dir, profile, indexed)
+    failed = [r.name for r in records if r.status != "ok"]
+    summary = f"{len(records) - len(failed)}/{len(records)} notebooks ok; report: {index}"
+    print(summary + (f"; failed: {failed}" if failed else ""), file=stderr)
+    return records

@@ -1,0 +1,69 @@
+"""The command line: exit statuses, --only, and the tasks listing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transferlab.__main__ import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ARGS = ["--notebooks", str(FIXTURES / "notebooks"), "--params", str(FIXTURES / "params"), "--quiet"]
+
+
+def test_run_only_passing_then_failing_notebook(tmp_path, capsys):
+    out = tmp_path / "reports"
+    assert main(["run", "--profile", "smoke", "--only", "width", "--out", str(out), *ARGS]) == 0
+    assert main(["run", "--profile", "smoke", "--only", "02_depth", "--out", str(out), *ARGS]) == 1
+    assert "FAILED 02_depth" in capsys.readouterr().err
+    # The index keeps the notebook of the earlier run next to the one just run.
+    page = (out / "smoke" / "index.html").read_text()
+    assert "Fixture width" in page and "Fixture depth that fails" in page
+    assert "Fixture world card" not in page  # never run into this folder
+
+
+def test_bad_request_exits_2_before_running(tmp_path, capsys):
+    out = tmp_path / "reports"
+    assert main(["run", "--profile", "smoke", "--only", "nope", "--out", str(out), *ARGS]) == 2
+    assert "valid names: ['00_world', '01_width', '02_depth']" in capsys.readouterr().err
+    assert (
+        main(["run", "--profile", "smoke", "--kernel", "no-such-kernel", "--out", str(out), *ARGS])
+        == 2
+    )
+    assert "not installed" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unknown_profile_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["run", "--profile", "fast"])
+    assert err.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def test_module_entry_point():
+    done = subprocess.run(
+        [sys.executable, "-m", "transferlab", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "--profile" in done.stdout and "--only" in done.stdout
+
+
+def test_tasks_json_lists_every_task(capsys):
+    if importlib.util.find_spec("transferlab.world") is None:
+        pytest.skip("transferlab.world does not exist yet")
+    from transferlab.world import TASKS
+
+    assert main(["tasks", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["name"] for r in rows] == list(TASKS)
+    assert rows == [spec.as_dict() for spec in TASKS.values()]
+    assert main(["tasks"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == len(TASKS) + 1 and table[0].split()[0] == "name"

@@ -1,0 +1,236 @@
+"""The runner and the report: a real papermill run over tiny fixture notebooks."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import pytest
+from transferlab import report, runner
+from transferlab import results as results_schema
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NOTEBOOKS = FIXTURES / "notebooks"
+PARAMS = FIXTURES / "params"
+EXTERNAL = re.compile(r"<script[^>]*\ssrc=[\"']?https?:|<link[^>]*\shref=[\"']?https?:", re.I)
+
+
+# --- selection and planning: everything is checked before anything runs -----------------
+
+
+def test_select_notebooks_by_full_or_short_name():
+    nbs = runner.find_notebooks(NOTEBOOKS)
+    assert [nb.stem for nb in nbs] == ["00_world", "01_width", "02_depth"]
+    picked = runner.select_notebooks(nbs, ["depth", "00_world"])
+    assert [nb.stem for nb in picked] == ["00_world", "02_depth"]
+    assert runner.select_notebooks(nbs, []) == nbs
+
+
+def test_unknown_notebook_name_fails_before_running(tmp_path):
+    with pytest.raises(ValueError) as err:
+        runner.run_study(
+            "smoke",
+            only=["width", "heigth"],
+            out=tmp_path / "r",
+            notebooks_dir=NOTEBOOKS,
+            params_dir=PARAMS,
+        )
+    assert "['heigth']" in str(err.value) and "'01_width'" in str(err.value)
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_parameter_file_fails_before_running(tmp_path):
+    params = tmp_path / "params"
+    (params / "smoke").mkdir(parents=True)
+    (params / "smoke" / "02_depth.yaml").write_text("depths: [5, deep]\n")
+    with pytest.raises(ValueError, match="02_depth.yaml"):
+        runner.run_study("smoke", out=tmp_path / "r", notebooks_dir=NOTEBOOKS, params_dir=params)
+    assert not (tmp_path / "r").exists()
+
+
+def test_plan_injects_profile_and_absolute_output_dir(tmp_path):
+    jobs = runner.plan(
+        "smoke", ["width"], out=tmp_path / "r", notebooks_dir=NOTEBOOKS, params_dir=PARAMS
+    )
+    assert len(jobs) == 1
+    out = Path(jobs[0].parameters["output_dir"])
+    assert out.is_absolute() and out == (tmp_path / "r" / "smoke" / "01_width").resolve()
+    assert jobs[0].parameters == {
+        "widths": ["tiny", "small"],
+        "profile": "smoke",
+        "output_dir": str(out),
+    }
+
+
+# --- kernel resolution -------------------------------------------------------------------
+
+
+def _kernelspec(root: Path, name: str, python: str) -> None:
+    folder = root / "kernels" / name
+    folder.mkdir(parents=True)
+    spec = {
+        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": name,
+        "language": "python",
+    }
+    (folder / "kernel.json").write_text(json.dumps(spec))
+
+
+def test_default_kernel_runs_this_interpreter():
+    name = runner.resolve_kernel()
+    assert runner._same_interpreter(runner._spec_python(name))
+
+
+def test_kernel_of_another_interpreter_is_refused(tmp_path, monkeypatch):
+    _kernelspec(tmp_path, "elsewhere", "/nonexistent/env/bin/python")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    with pytest.raises(ValueError, match="/nonexistent/env/bin/python"):
+        runner.resolve_kernel("elsewhere")
+    with pytest.raises(ValueError, match="not installed"):
+        runner.resolve_kernel("no-such-kernel")
+
+
+def test_shadowed_python3_falls_back_to_transferlab_kernel(tmp_path, monkeypatch):
+    # A user-level python3 spec of another environment shadows this one's: skip it.
+    _kernelspec(tmp_path, "python3", "/nonexistent/env/bin/python")
+    _kernelspec(tmp_path, "transferlab", sys.executable)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    assert runner.resolve_kernel() == "transferlab"
+
+
+# --- publish -----------------------------------------------------------------------------
+
+
+def _results() -> pd.DataFrame:
+    return results_schema.frame(
+        [
+            dict(
+                factor="width",
+                level="tiny",
+                level_index=0,
+                task="t",
+                group="classification",
+                distance_rank=1,
+                metric="accuracy",
+                score=50.0,
+                seed=0,
+            )
+        ]
+    )
+
+
+def _claims(verdict: str = "reproduced") -> pd.DataFrame:
+    return pd.DataFrame([dict(claim="c", factor="width", verdict=verdict, evidence="e")])
+
+
+def test_publish_writes_the_three_files(tmp_path):
+    fig, _ = plt.subplots()
+    out = report.publish(str(tmp_path / "nb"), "01_width", _results(), _claims(), fig)
+    plt.close(fig)
+    assert sorted(p.name for p in out.iterdir()) == ["claims.csv", "headline.png", "results.csv"]
+    assert (out / "headline.png").read_bytes()[:4] == b"\x89PNG"
+    assert pd.read_csv(out / "claims.csv")["verdict"].tolist() == ["reproduced"]
+
+
+def test_publish_checks_even_when_writing_nothing(tmp_path):
+    fig, _ = plt.subplots()
+    assert report.publish("", "01_width", _results(), _claims(), fig) is None
+    with pytest.raises(ValueError, match="'confirmed'.*'not reproduced'"):
+        report.publish("", "01_width", _results(), _claims("confirmed"), fig)
+    with pytest.raises(ValueError, match="lacks columns"):
+        report.publish("", "01_width", _results().drop(columns="task"), _claims(), fig)
+    with pytest.raises(ValueError, match="lacks columns \\['evidence'\\]"):
+        report.publish("", "01_width", _results(), _claims().drop(columns="evidence"), fig)
+    with pytest.raises(ValueError, match="matplotlib Figure"):
+        report.publish("", "01_width", _results(), _claims(), "headline.png")
+    plt.close(fig)
+
+
+# --- a whole run over the fixtures: two notebooks pass, 02_depth fails ---------------------
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    err = io.StringIO()
+    records = runner.run_study(
+        "smoke",
+        out=out,
+        notebooks_dir=NOTEBOOKS,
+        params_dir=PARAMS,
+        log_output=False,
+        progress_bar=False,
+        stderr=err,
+    )
+    return out / "smoke", records, err.getvalue()
+
+
+def test_failing_notebook_is_named_and_the_others_still_run(study):
+    _, records, stderr = study
+    assert [(r.name, r.status) for r in records] == [
+        ("00_world", "ok"),
+        ("01_width", "ok"),
+        ("02_depth", "failed"),
+    ]
+    failed = records[2]
+    assert "In [5]" in failed.error and "RuntimeError: fixture failure in depth" in failed.error
+    assert "FAILED 02_depth: cell In [5]" in stderr and "RuntimeError" in stderr
+
+
+def test_every_notebook_gets_executed_copy_and_offline_html(study):
+    folder, _, _ = study
+    for name in ("00_world", "01_width", "02_depth"):
+        page = (folder / name / f"{name}.html").read_text()
+        assert (folder / name / f"{name}.ipynb").exists()
+        assert not EXTERNAL.search(page), f"{name}.html loads something from the network"
+        assert "# Parameters" not in page and "injected-parameters" not in page
+        assert "check_params" not in page  # inputs hidden
+    world = (folder / "00_world" / "00_world.html").read_text()
+    assert "PUBLISHED smoke" in world and "data:image/png;base64" in world
+    depth = (folder / "02_depth" / "02_depth.html").read_text()
+    assert "before the failure" in depth and "fixture failure in depth" in depth
+    assert "never reached" not in depth
+
+
+def test_yaml_parameters_reach_the_notebooks(study):
+    folder, _, _ = study
+    world = pd.read_csv(folder / "00_world" / "results.csv", dtype={"level": str})
+    assert set(world["level"]) == {"3"}  # n_gallery: 3 in fixtures/params/smoke/00_world.yaml
+    width = pd.read_csv(folder / "01_width" / "results.csv")
+    assert set(width["level"]) == {"tiny", "small"}
+
+
+def test_combined_tables(study):
+    folder, _, _ = study
+    results = pd.read_csv(folder / "results.csv")
+    assert list(results.columns) == list(results_schema.COLUMNS)
+    assert results.groupby("factor").size().to_dict() == {"width": 4, "world": 2}
+    claims = pd.read_csv(folder / "claims.csv")
+    assert list(claims.columns) == ["claim", "factor", "verdict", "evidence", "notebook"]
+    assert claims["notebook"].tolist() == ["00_world", "01_width"]
+    assert claims["evidence"].tolist() == ["levels=1", "levels=2"]
+
+
+def test_index_page(study):
+    folder, _, _ = study
+    page = (folder / "index.html").read_text()
+    assert not EXTERNAL.search(page)
+    for name, title in [
+        ("00_world", "Fixture world card"),
+        ("01_width", "Fixture width"),
+        ("02_depth", "Fixture depth that fails"),
+    ]:
+        assert f'<a href="{name}/{name}.html">{title}</a>' in page
+    assert page.count("data:image/png;base64,") == 2  # the two headline figures
+    assert page.count('class="status ok"') == 2 and page.count('class="status failed"') == 1
+    assert "fixture claim of 01_width" in page and ">reproduced<" in page
+    assert "fixture failure in depth" in page
+    assert re.search(r"00_world &middot; \d+\.\d s", page)
