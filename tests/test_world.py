@@ -1,0 +1,137 @@
+"""The embedded world: determinism by index, shapes, labels, ground truth, errors, no network."""
+
+import socket
+
+import numpy as np
+import pytest
+from transferlab.cache import Cache
+from transferlab.world import (
+    MIN_SIZE,
+    SOURCES,
+    TARGETS,
+    TASKS,
+    WorldConfig,
+    generate,
+    load_split,
+    load_task,
+)
+
+SMALL = WorldConfig(size=16, source_train_per_class=1, source_test_per_class=1,
+                    target_train_per_class=2, target_test=20, retrieval_instances=6,
+                    retrieval_fit=10, landmark_distractors=4)
+
+
+def _split(task):
+    return "database" if TASKS[task].kind == "retrieval" else "train"
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_same_bytes_whatever_the_batching(task):
+    split = _split(task)
+    whole, y_whole = generate(task, split, range(12), size=16, seed=3, config=SMALL)
+    parts = [generate(task, split, r, size=16, seed=3, config=SMALL) for r in ([5, 6, 7], range(5),
+                                                                              range(8, 12))]
+    x = np.concatenate([parts[1][0], parts[0][0], parts[2][0]])
+    y = np.concatenate([parts[1][1], parts[0][1], parts[2][1]])
+    assert np.array_equal(x, whole) and np.array_equal(y, y_whole)
+    single, _ = generate(task, split, [9], size=16, seed=3, config=SMALL)
+    assert np.array_equal(single[0], whole[9])
+    other_seed, _ = generate(task, split, range(12), size=16, seed=4, config=SMALL)
+    assert not np.array_equal(other_seed, whole)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_shapes_dtypes_and_label_ranges(task):
+    spec = TASKS[task]
+    x, y = generate(task, _split(task), range(12), size=24, seed=0, config=SMALL)
+    assert x.shape == (12, 24, 24, 3) and x.dtype == np.uint8
+    assert x.std() > 10, "images should not be flat"
+    if spec.kind == "single-label":
+        assert y.dtype == np.int64 and y.min() >= 0 and y.max() < spec.n_classes
+    elif spec.kind == "multi-label":
+        assert y.shape == (12, spec.n_classes) and set(np.unique(y)) <= {0, 1}
+    else:
+        assert y.dtype == np.int64
+
+
+@pytest.mark.parametrize("task", [t for t in TARGETS if TASKS[t].kind == "multi-label"])
+def test_multilabel_tasks_have_images_with_several_labels(task):
+    _, y = generate(task, "train", range(200), size=16, seed=0)
+    assert (y.sum(1) >= 2).any()
+    assert (y.mean(0) > 0.02).all(), f"every label of {task} should occur"
+
+
+@pytest.mark.parametrize("task", [t for t in TARGETS if TASKS[t].kind == "retrieval"])
+def test_retrieval_ground_truth_is_consistent(task, tmp_path):
+    data = load_task(task, SMALL, Cache(tmp_path))
+    truth = data.truth
+    n_db = len(data.images["database"])
+    assert len(truth.positives) == len(data.images["query"]) > 0
+    for q, pos in enumerate(truth.positives):
+        own = truth.query_in_db[q]
+        assert len(pos) >= 1 and pos.max() < n_db
+        assert not (len(pos) == 1 and pos[0] == own), "a query must not be its own only positive"
+        assert set(pos).isdisjoint(truth.junk[q])
+        if own >= 0:  # the query is the database image it claims to be
+            assert np.array_equal(data.images["query"][q], data.images["database"][own])
+    # PCA-whitening images show other instances than the database
+    assert set(data.labels["train"]).isdisjoint(set(data.labels["database"]))
+
+
+def test_single_label_splits_are_balanced():
+    _, y = generate("birds", "train", range(150), size=16)
+    assert np.bincount(y).min() == np.bincount(y).max() == 10
+
+
+def test_splits_differ():
+    a, _ = generate("birds", "train", range(4), size=16)
+    b, _ = generate("birds", "test", range(4), size=16)
+    assert not np.array_equal(a, b)
+
+
+def test_load_split_is_cached(tmp_path):
+    cache = Cache(tmp_path)
+    x1, y1 = load_split("breeds", "test", SMALL, cache)
+    files = sorted(p.name for p in (tmp_path / "world").iterdir())
+    x2, y2 = load_split("breeds", "test", SMALL, cache)
+    assert np.array_equal(x1, x2) and files == sorted(p.name for p in (tmp_path / "world").iterdir())
+    assert len(x1) == SMALL.target_test
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: generate("dogs", "train", [0]), "valid tasks"),
+        (lambda: generate("birds", "validation", [0]), "valid splits"),
+        (lambda: generate("landmarks", "train_set", [0]), "valid splits"),
+        (lambda: generate("birds", "train", [0], size=MIN_SIZE - 1), "size=15"),
+        (lambda: generate("birds", "train", [3, -1]), "negative index -1"),
+        (lambda: WorldConfig(target_test=0), "target_test=0"),
+    ],
+)
+def test_bad_input_names_the_value_and_the_choices(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_unknown_task_lists_the_valid_names():
+    with pytest.raises(ValueError) as err:
+        generate("dogs", "train", [0])
+    assert "'dogs'" in str(err.value) and "birds" in str(err.value)
+
+
+def test_every_group_and_source_is_present():
+    groups = {TASKS[t].group for t in TARGETS}
+    assert groups == {"classification", "attributes", "fine-grained", "compositional", "retrieval"}
+    assert SOURCES == ("objects", "scenes", "hybrid")
+    assert sorted(TASKS[t].distance_rank for t in TARGETS) == list(range(1, 17))
+
+
+def test_generation_never_opens_a_network_connection(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the embedded world tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for task in TASKS:
+        generate(task, _split(task), range(3), size=16, config=SMALL)
