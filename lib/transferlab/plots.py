@@ -32,6 +32,7 @@ __all__ = [
     "GROUP_COLORS",
     "VIEWS",
     "metric_max",
+    "select_metric",
     "summarize",
     "levels_of",
     "task_order",
@@ -97,7 +98,8 @@ def _primary_metrics(df: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _select_metric(df: pd.DataFrame, metric: str | None) -> pd.DataFrame:
+def select_metric(df: pd.DataFrame, metric: str | None) -> pd.DataFrame:
+    """The rows of one metric, or of each task's primary metric when `metric` is None."""
     if metric is None:
         primary = _primary_metrics(df)
         return df[df["metric"] == df["task"].map(primary)]
@@ -181,7 +183,7 @@ def summarize(
     """
     if view not in VIEWS:
         raise ValueError(f"view={view!r} is not one of {VIEWS}")
-    sub = _select_tasks(_select_metric(_check_factor(df, factor), metric), tasks)
+    sub = _select_tasks(select_metric(_check_factor(df, factor), metric), tasks)
     levels_of(sub if not sub.empty else df, factor)  # fails early on clashing level indices
     if view == "relative" and not sub.empty:
         rel = results.relative_to_best(sub)
@@ -576,7 +578,7 @@ def _per_task(df: pd.DataFrame, name: str) -> pd.DataFrame:
     df = results.validate(df)
     if df.empty:
         raise ValueError(f"{name} is an empty results table")
-    sub = _select_metric(df, None)
+    sub = select_metric(df, None)
     keys = ["task", "group", "distance_rank", "metric"]
     counts = sub.groupby(keys + ["seed"]).size()
     if (counts > 1).any():
