@@ -57,9 +57,7 @@ def test_bad_parameter_file_fails_before_running(tmp_path):
 
 
 def test_plan_injects_profile_and_absolute_output_dir(tmp_path):
-    jobs = runner.plan(
-        "smoke", ["width"], out=tmp_path / "r", notebooks_dir=NOTEBOOKS, params_dir=PARAMS
-    )
+    jobs = runner.plan("smoke", ["width"], out=tmp_path / "r", notebooks_dir=NOTEBOOKS, params_dir=PARAMS)
     assert len(jobs) == 1
     out = Path(jobs[0].parameters["output_dir"])
     assert out.is_absolute() and out == (tmp_path / "r" / "smoke" / "01_width").resolve()
@@ -234,3 +232,20 @@ def test_index_page(study):
     assert "fixture claim of 01_width" in page and ">reproduced<" in page
     assert "fixture failure in depth" in page
     assert re.search(r"00_world &middot; \d+\.\d s", page)
+
+
+def test_render_html_keeps_last_progress_state_and_drops_widgets(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    bar = [new_output("stream", name="stderr", text=f"\r{p:3d}%|bar|") for p in (0, 50, 100)]
+    widget = new_output(
+        "display_data",
+        data={report.WIDGET_VIEW: {"model_id": "abc", "version_major": 2}, "text/plain": "HBox()"},
+    )
+    nb = new_notebook(cells=[new_code_cell("run()", outputs=[*bar, widget])])
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    page = report.render_html(tmp_path / "nb.ipynb", tmp_path / "nb.html", "t").read_text()
+    assert "100%|bar|" in page and " 50%|bar|" not in page
+    assert "HBox()" not in page and "widget-state" not in page and "run()" not in page

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 # Cells that only set parameters: invisible with inputs hidden, so drop their empty frames.
 HIDDEN_TAGS = ("parameters", "injected-parameters")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def validate_claims(claims: pd.DataFrame) -> pd.DataFrame:
@@ -81,24 +83,43 @@ def publish(
     return out
 
 
+def _drop_widgets(nb: Any) -> None:
+    """Remove widget views and their state: without a live kernel they show nothing."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
+
+
 def render_html(notebook: Path, html_path: Path, title: str) -> Path:
-    """Render an executed notebook to one self-contained HTML page, inputs hidden."""
+    """Render an executed notebook to one self-contained HTML page.
+
+    Inputs and parameter cells are hidden, figures are inline PNGs, progress bars keep
+    only their last state, widget outputs are dropped and nothing loads from a CDN (so
+    LaTeX in markdown shows as source: MathJax would need the network).
+    """
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor, TagRemovePreprocessor
 
     nb = nbformat.read(notebook, as_version=4)
+    _drop_widgets(nb)
+    quiet = logging.getLogger("transferlab.report.nbconvert")
+    quiet.setLevel(logging.ERROR)  # its only warning here: PNG outputs carry no alt text
     exporter = HTMLExporter(
         extra_loaders=[DictLoader({"transferlab_offline.html.j2": _OFFLINE_TEMPLATE})],
         template_file="transferlab_offline.html.j2",
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
+        log=quiet,
     )
     exporter.register_preprocessor(
         TagRemovePreprocessor(remove_cell_tags=set(HIDDEN_TAGS), enabled=True), enabled=True
     )
+    # Merges a progress bar's \r-separated updates into its final line.
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor(enabled=True), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     html_path.write_text(body, encoding="utf-8")
     return html_path

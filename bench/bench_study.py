@@ -1,0 +1,159 @@
+"""Wall time and peak memory of a whole study run, with a cold then a warm cache.
+
+    .venv/bin/python bench/bench_study.py                 # the quick profile
+    .venv/bin/python bench/bench_study.py --profile smoke -- --only width   # args after -- go to `run`
+
+Runs `python -m transferlab run --profile P --out <tmp>/out-<phase>` twice with
+TRANSFERLAB_CACHE set to a fresh folder: "cold" fills the cache, "warm" reuses it.
+Memory: the peak RSS of the largest single process of the run (runner or kernel), from
+getrusage(RUSAGE_CHILDREN) in a wrapper process per phase (stdlib; the runner waits for its
+kernels, so their peaks count); plus, if psutil is importable, the peak of the summed RSS of
+the whole process tree, sampled every 0.2 s. Prints a markdown table and writes it to --md.
+Other jobs share this machine, so compare phases within one run (the warm/cold ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _child(result: Path, cmd: list[str]) -> int:
+    """Wrapper mode: run `cmd`, then record its wall time and its largest process's peak RSS."""
+    start = time.perf_counter()
+    rc = subprocess.run(cmd).returncode
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_mib = peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes vs KiB
+    result.write_text(json.dumps({"rc": rc, "wall_s": wall, "max_process_mib": peak_mib}))
+    return rc
+
+
+def _tree_rss_mib(proc) -> float:
+    """Summed RSS of a psutil process and its descendants (those still alive)."""
+    import psutil
+
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:  # exited between listing and reading
+            pass
+    return total / 2**20
+
+
+def measure(cmd: list[str], env: dict[str, str], result: Path) -> dict:
+    """Run `cmd` in a wrapper process; wall time, exit status and memory peaks."""
+    wrapper = [sys.executable, __file__, "--child", str(result), "--", *cmd]
+    proc = subprocess.Popen(wrapper, env=env, cwd=REPO)
+    tree_peak = None
+    try:
+        import psutil
+
+        handle, tree_peak = psutil.Process(proc.pid), 0.0
+        while proc.poll() is None:
+            try:
+                tree_peak = max(tree_peak, _tree_rss_mib(handle))
+            except psutil.Error:
+                break
+            time.sleep(0.2)
+    except ImportError:
+        pass
+    proc.wait()
+    out = json.loads(result.read_text())
+    out["tree_peak_mib"] = tree_peak
+    return out
+
+
+def _notebook_times(profile_dir: Path) -> dict[str, tuple[float, str]]:
+    times = {}
+    for status in sorted(profile_dir.glob("*/status.json")):
+        rec = json.loads(status.read_text())
+        times[rec["name"]] = (rec["seconds"], rec["status"])
+    return times
+
+
+def _fmt(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def table(profile: str, cmd_shown: str, runs: dict[str, dict], per_nb: dict) -> str:
+    cold, warm = runs["cold"], runs["warm"]
+    lines = [
+        f"## Whole study, profile `{profile}`: wall time and peak memory",
+        "",
+        f"Command: `{cmd_shown}` (cold: empty TRANSFERLAB_CACHE; warm: the same cache again).",
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}."
+        f" Date: {date.today().isoformat()}. Script: `bench/bench_study.py`.",
+        "",
+        "| run | exit | wall (s) | largest process peak RSS (MiB) | process tree peak RSS (MiB) |",
+        "|---|---|---|---|---|",
+    ]
+    for phase, r in runs.items():
+        lines.append(
+            f"| {phase} cache | {r['rc']} | {r['wall_s']:.1f} | {_fmt(r['max_process_mib'])} "
+            f"| {_fmt(r['tree_peak_mib'])} |"
+        )
+    lines += ["", f"Warm / cold wall time: {warm['wall_s'] / cold['wall_s']:.2f}.", ""]
+    lines += ["| notebook | cold (s) | warm (s) | status cold / warm |", "|---|---|---|---|"]
+    for name in sorted(set(per_nb["cold"]) | set(per_nb["warm"])):
+        c = per_nb["cold"].get(name, (float("nan"), "-"))
+        w = per_nb["warm"].get(name, (float("nan"), "-"))
+        lines.append(f"| {name} | {c[0]:.1f} | {w[0]:.1f} | {c[1]} / {w[1]} |")
+    lines.append("")
+    lines.append(
+        "Largest process: getrusage(RUSAGE_CHILDREN).ru_maxrss of a wrapper (runner and kernels"
+        " are separate processes; their sum at one instant is the tree column, psutil-sampled)."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return _child(Path(argv[1]), argv[argv.index("--") + 1 :])
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--md", type=Path, default=REPO / "bench" / "out" / "bench_study.md")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(own)
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_study_"))
+    env = dict(os.environ, TRANSFERLAB_CACHE=str(tmp / "cache"))
+    runs, per_nb = {}, {}
+    for phase in ("cold", "warm"):
+        out = tmp / f"out-{phase}"
+        cmd = [sys.executable, "-m", "transferlab", "run", "--profile", args.profile]
+        cmd += ["--out", str(out), *extra]
+        print(f"== {phase}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        runs[phase] = measure(cmd, env, tmp / f"{phase}.json")
+        per_nb[phase] = _notebook_times(out / args.profile)
+    shown = f"python -m transferlab run --profile {args.profile} --out <tmp> {' '.join(extra)}"
+    md = table(args.profile, shown.strip(), runs, per_nb)
+    print(md)
+    args.md.parent.mkdir(parents=True, exist_ok=True)
+    args.md.write_text(md)
+    print(f"written to {args.md}; temporary folder {tmp}", file=sys.stderr)
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if all(r["rc"] == 0 for r in runs.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
