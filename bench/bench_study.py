@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     own = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="quick")
-    parser.add_argument("--md", type=Path, default=REPO / "bench" / "out" / "bench_study.md")
+    parser.add_argument("--md", type=Path, default=REPO / "bench" / "bench_study.md")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(own)
 

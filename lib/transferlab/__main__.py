@@ -71,9 +71,8 @@ def _tasks(args: argparse.Namespace) -> int:
     if rows:
         cols = list(rows[0])
         widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-        print("  ".join(c.ljust(widths[c]) for c in cols))
-        for row in rows:
-            print("  ".join(str(row[c]).ljust(widths[c]) for c in cols))
+        for row in [dict(zip(cols, cols, strict=True)), *rows]:
+            print("  ".join(str(row[c]).ljust(widths[c]) for c in cols).rstrip())
     return 0
 
 
