@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -223,6 +224,12 @@ def test_level_bars_one_bar_per_task_at_level(width):
     assert got == pytest.approx(width.query("task=='rooms' and level=='medium'")["score"].mean())
     with pytest.raises(ValueError, match="level='huge'"):
         plots.level_bars(width, "width", "huge")
+
+
+def test_figures_show_as_png_in_notebooks_without_pyplot(width):
+    fig = plots.factor_figure(width, "width")
+    assert fig._repr_png_().startswith(b"\x89PNG")
+    assert not matplotlib.pyplot.get_fignums()  # nothing left open in pyplot
 
 
 def test_empty_selection_draws_a_message_not_an_error(width):

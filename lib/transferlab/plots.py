@@ -1,9 +1,9 @@
 """The paper's figures and tables, drawn from a results table (results.py schema).
 
-Every function is pure: it reads the table, returns a new `matplotlib.figure.Figure` (or a
-DataFrame / Styler) and never calls `plt.show()`. Figures are built with `Figure()` rather
-than `plt.figure()`, so they are not registered with pyplot: nothing to close, and a notebook
-shows each one once (as the cell's result) instead of twice.
+Every function is pure: it reads the table, returns a new Figure (or a DataFrame / Styler)
+and never calls `plt.show()`. Figures are `PaperFigure`s made outside pyplot, so there is
+nothing to close, and a notebook shows each one once, as a PNG, when it is a cell's result
+(pyplot figures would show twice: as the result and again at the end of the cell).
 
 Conventions used everywhere: tasks are ordered by `distance_rank` and coloured by group, one
 fixed colour per group (GROUP_COLORS); tasks of one group differ by shade and marker. Seeds
@@ -13,9 +13,9 @@ N-S scores are drawn times 25 so they share the 0..100 axis, and the task's labe
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt  # noqa: F401  (in a kernel, registers the inline figure display)
 import numpy as np
 import pandas as pd
 from matplotlib import colors as mcolors
@@ -32,6 +32,8 @@ __all__ = [
     "GROUP_COLORS",
     "VIEWS",
     "metric_max",
+    "PaperFigure",
+    "new_figure",
     "select_metric",
     "summarize",
     "levels_of",
@@ -295,10 +297,25 @@ def best_levels(summary: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- drawing helpers
 
 
+class PaperFigure(Figure):
+    """A Figure that shows itself as a PNG in any notebook, with or without the inline
+    backend (plain `Figure()` objects only show as text unless pyplot loaded that backend)."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        return buf.getvalue()
+
+
+def new_figure(figsize: tuple[float, float]) -> PaperFigure:
+    """A figure outside pyplot's registry (nothing to close, shown once in a notebook)."""
+    return PaperFigure(figsize=figsize, layout="constrained")
+
+
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = new_figure(figsize)
     return fig, fig.subplots()
 
 

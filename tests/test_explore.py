@@ -1,0 +1,127 @@
+"""The explore widgets, driven headlessly: set a widget's value, watch the figure change."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets as widgets  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from test_plots import TASKS, make_table  # noqa: E402
+from transferlab import explore, plots  # noqa: E402
+
+
+def _score(d, g, li, lv, t):
+    return 50 + 3 * li - 0.2 * d * li
+
+
+@pytest.fixture()
+def dimred():
+    return make_table("dim_reduction", _score)
+
+
+def _line_labels(ex):
+    ax = ex.figure.axes[0]
+    return [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+
+
+def test_explore_returns_a_box_that_draws_every_task(dimred):
+    box = explore.explore(dimred, "dim_reduction")
+    assert isinstance(box, widgets.VBox)
+    ex = box.explorer
+    assert ex.redraws == 1 and ex.error is None
+    assert _line_labels(ex) == [t for t, _, _ in TASKS]
+    assert isinstance(ex.level, widgets.SelectionSlider)
+    assert ex.output.outputs[0]["data"]["image/png"]  # drawn into the Output widget
+
+
+def test_setting_the_task_selector_changes_the_drawn_lines(dimred):
+    ex = explore.explore(dimred, "dim_reduction").explorer
+    ex.tasks.value = ("birds", "rooms")
+    assert ex.redraws == 2
+    assert _line_labels(ex) == ["rooms", "birds"]  # nearest first
+    assert set(ex.last_data["task"]) == {"rooms", "birds"}
+    ex.groups.value = ("retrieval",)  # no ticked task is in retrieval
+    assert ex.redraws == 3 and _line_labels(ex) == []
+    assert ex.last_data.empty
+
+
+def test_view_toggle_switches_to_relative(dimred):
+    ex = explore.explore(dimred, "dim_reduction").explorer
+    raw_max = max(np.nanmax(line.get_ydata()) for line in ex.figure.axes[0].get_lines())
+    ex.view.value = "relative"
+    rel_max = max(np.nanmax(line.get_ydata()) for line in ex.figure.axes[0].get_lines())
+    assert raw_max > 50 and rel_max == pytest.approx(1.0)
+
+
+def test_pca_slider_draws_bars_at_that_dimension(dimred):
+    ex = explore.explore(dimred, "dim_reduction").explorer
+    bars = ex.figure.axes[1].patches
+    assert len(bars) == 16
+    ex.level.value = "4"
+    heights = [b.get_height() for b in ex.figure.axes[1].patches]
+    at = dimred[dimred.level == "4"].set_index("task")
+    expected = [
+        at.loc[t, "score"] * (25 if m == "ns_score" else 1) for t, _, m in TASKS
+    ]  # N-S x25 beside percent metrics
+    np.testing.assert_allclose(heights, expected)
+    assert "= 4" in ex.figure.axes[1].get_title()
+
+
+def test_layer_picker_highlights_the_layer():
+    df = make_table("layer", lambda d, g, li, lv, t: 60 + li)
+    ex = explore.explore(df, "layer").explorer
+    assert isinstance(ex.level, widgets.Dropdown) and ex.level.value == "fc6"
+    ex.level.value = "conv3"
+    bold = [t.get_text() for t in ex.figure.axes[0].get_xticklabels() if t.get_fontweight() == "bold"]
+    assert bold == ["conv3"]
+
+
+def test_metric_picker_only_with_several_metrics(dimred):
+    assert "metric" not in explore.explore(dimred, "dim_reduction").explorer.controls
+    second = dimred.assign(metric="sklearn_ap", score=dimred["score"] - 10)
+    both = pd.concat([dimred, second], ignore_index=True)
+    ex = explore.explore(both, "dim_reduction").explorer
+    assert "metric" in ex.controls
+    ex.metric.value = "sklearn_ap"
+    assert set(ex.last_data["metric"]) == {"sklearn_ap"}
+    rooms = dict(zip(_line_labels(ex), ex.figure.axes[0].get_lines(), strict=False))["rooms"]
+    expected = second[second.task == "rooms"].sort_values("level_index")["score"]
+    np.testing.assert_allclose(rooms.get_ydata(), expected)
+
+
+def test_a_failing_callback_reports_and_does_not_raise(dimred, monkeypatch):
+    ex = explore.explore(dimred, "dim_reduction").explorer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(plots, "level_bars", broken)
+    ex.level.value = "8"  # must not raise
+    assert isinstance(ex.error, RuntimeError) and ex.redraws == 1
+    assert "boom" in ex.output.outputs[-1]["text"]
+    monkeypatch.undo()
+    ex.level.value = "16"
+    assert ex.error is None and ex.redraws == 2
+
+
+def test_controls_subset_and_bad_arguments(dimred):
+    ex = explore.explore(dimred, "dim_reduction", controls=["view"]).explorer
+    assert ex.controls == ("view",)
+    assert len(ex.figure.axes) == 1 and len(_line_labels(ex)) == 16
+    with pytest.raises(ValueError, match="controls=\\['zoom'\\]"):
+        explore.explore(dimred, "dim_reduction", controls=["zoom"])
+    with pytest.raises(ValueError, match="factor='width'"):
+        explore.explore(dimred, "width")
+
+
+def test_batch_modules_do_not_import_widgets():
+    code = "import sys, transferlab.plots, transferlab.claims; print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
