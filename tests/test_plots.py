@@ -235,3 +235,15 @@ def test_figures_show_as_png_in_notebooks_without_pyplot(width):
 def test_empty_selection_draws_a_message_not_an_error(width):
     fig = plots.factor_figure(width, "width", tasks=[])
     assert "no tasks selected" in [t.get_text() for t in fig.axes[0].texts]
+
+
+@pytest.mark.parametrize("factor", sorted(LEVELS))
+def test_every_factor_draws_with_seeds_and_subsets(factor):
+    df = make_table(factor, lambda d, g, li, lv, t: 50 + 4 * li + d / 4, n_seeds=2)
+    fig = plots.factor_figure(df, factor, view="relative", tasks=["rooms", "landmarks"])
+    assert set(_lines(fig)) == {"rooms", "landmarks"}
+    assert list(plots.table(df, factor).index) == LEVELS[factor]
+    best = plots.best_levels(plots.summarize(df, factor))
+    assert (best["best_level"] == LEVELS[factor][-1]).all()  # scores rise with level_index
+    plots.best_level_figure(df, factor)
+    plots.level_bars(df, factor, LEVELS[factor][0])

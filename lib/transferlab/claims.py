@@ -232,7 +232,7 @@ class _Grid:
 
 
 def _grid(df: pd.DataFrame, factor: str) -> _Grid:
-    sub = df[df["factor"] == factor]
+    sub = df[(df["factor"] == factor) & (df["group"] != "source")]  # claims are about target tasks
     if sub.empty:
         present = sorted(df["factor"].unique())
         raise _Missing(f"the table has no rows for factor {factor!r} (present: {present})")
