@@ -230,6 +230,12 @@ def load_split(task: str, split: str, config: WorldConfig, cache: Cache | None =
     return out["images"], out["labels"]
 
 
+def validation_truth(task: str, config: WorldConfig) -> RetrievalTruth:
+    """Ground truth of a retrieval task's train split used as a validation retrieval set."""
+    pos, junk, own = instances.validation_truth(config.retrieval_sizes(check_task(task).name))
+    return RetrievalTruth(tuple(pos), tuple(junk), own)
+
+
 def load_task(task: str, config: WorldConfig, cache: Cache | None = None) -> TaskData:
     """Every split of a task (cached), with retrieval ground truth where it applies."""
     spec = check_task(task)

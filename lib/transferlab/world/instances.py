@@ -41,7 +41,11 @@ class RetrievalSizes:
 def layout(task: str, split: str, sz: RetrievalSizes) -> Layout:
     inst = np.repeat(np.arange(sz.instances), sz.views)
     if split == "train":
-        return Layout(FIT_OFFSET + np.arange(sz.fit), np.full(sz.fit, GOOD))
+        # Pairs of views of other instances: PCA-whitening is fitted on them, and they form
+        # a small validation retrieval set (view 0 queries the rest) for choosing settings.
+        n = max(1, sz.fit // 2)
+        kinds = np.tile([QUERY, GOOD], n)
+        return Layout(FIT_OFFSET + np.repeat(np.arange(n), 2), kinds)
     if task == "landmarks":
         if split == "query":
             return Layout(np.arange(sz.instances), np.full(sz.instances, QUERY))
@@ -56,6 +60,13 @@ def layout(task: str, split: str, sz: RetrievalSizes) -> Layout:
             return Layout(inst, kinds)
         return Layout(inst[:: sz.views], kinds[:: sz.views])
     return Layout(inst, kinds)
+
+
+def validation_truth(sz: RetrievalSizes):
+    """The train split as a retrieval set: view 0 of each pair queries all train images."""
+    n = max(1, sz.fit // 2)
+    own = np.arange(n) * 2
+    return [np.array([i + 1]) for i in own], [np.zeros(0, np.int64)] * n, own
 
 
 def truth(task: str, sz: RetrievalSizes):

@@ -1,0 +1,270 @@
+"""The paper's factors as grids of representations, and one entry point per notebook.
+
+Each `run_*` takes a notebook's checked parameters (transferlab.params), builds its grid,
+runs it through one `Study` and returns the tidy results table. Levels are validated before
+any training starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from . import networks, results
+from .profiles import get_profile
+from .study import STANDARD, Level, Representation, Study, check_tasks
+from .world import TASKS
+
+FACTORS = ("width", "depth", "early_stopping", "source_task", "layer", "dim_reduction",
+           "fine_tuning", "data_size")
+
+
+def study_for(params, progress: bool = True) -> Study:
+    return Study(get_profile(params.profile), progress=progress)
+
+
+def tasks_for(study: Study, params, kinds: Sequence[str] | None = None) -> tuple[str, ...]:
+    tasks = check_tasks(params.tasks or study.profile.tasks)
+    if kinds is not None:
+        tasks = tuple(t for t in tasks if TASKS[t].kind in kinds)
+    return tasks
+
+
+def _grid(study: Study, params, factor: str, levels: Sequence[Level], **kw) -> pd.DataFrame:
+    return study.run(factor, levels, tasks_for(study, params, **kw), params.seeds)
+
+
+# ---------------------------------------------------------------- learning factors
+
+
+def width_levels(widths: Sequence[str]) -> list[Level]:
+    return [Level(w, networks.WIDTHS.index(w), replace(STANDARD, width=w)) for w in widths]
+
+
+def depth_levels(depths: Sequence[int]) -> list[Level]:
+    return [Level(str(d), int(d), replace(STANDARD, depth=int(d))) for d in depths]
+
+
+def source_levels(sources: Sequence[str]) -> list[Level]:
+    return [Level(s, i, replace(STANDARD, source=s)) for i, s in enumerate(sources)]
+
+
+def data_size_levels(fractions: Sequence[float]) -> list[Level]:
+    return [Level(f"{f:g}", i, replace(STANDARD, fraction=float(f)))
+            for i, f in enumerate(sorted(fractions))]
+
+
+def early_stopping_levels(study: Study, layer: str, seed: int = 0) -> list[Level]:
+    its = study.checkpoint_iterations(seed)
+    return [Level(str(it), i, replace(STANDARD, layer=layer, checkpoint=i))
+            for i, it in enumerate(its)]
+
+
+def run_width(params, study: Study | None = None) -> pd.DataFrame:
+    study = study or study_for(params)
+    return _grid(study, params, "width", width_levels(params.widths))
+
+
+def run_depth(params, study: Study | None = None) -> pd.DataFrame:
+    study = study or study_for(params)
+    return _grid(study, params, "depth", depth_levels(params.depths))
+
+
+def run_source_task(params, study: Study | None = None) -> pd.DataFrame:
+    study = study or study_for(params)
+    return _grid(study, params, "source_task", source_levels(params.sources))
+
+
+def run_data_size(params, study: Study | None = None) -> pd.DataFrame:
+    study = study or study_for(params)
+    return _grid(study, params, "data_size", data_size_levels(params.fractions))
+
+
+def run_early_stopping(params, study: Study | None = None) -> pd.DataFrame:
+    """One factor per layer: "early_stopping" for FC6, "early_stopping:fc7" for FC7."""
+    study = study or study_for(params)
+    for layer in params.layers:
+        networks.check_layer(networks.NetConfig(), layer)
+    tables = []
+    for layer in params.layers:
+        factor = "early_stopping" if layer == "fc6" else f"early_stopping:{layer}"
+        tables.append(_grid(study, params, factor, early_stopping_levels(study, layer)))
+    return pd.concat(tables, ignore_index=True)
+
+
+# ---------------------------------------------------------------- post-learning factors
+
+
+def layer_levels(layers: Sequence[str], pooling: int = 1) -> list[Level]:
+    order = networks.layer_names(networks.NetConfig())
+    layers = list(layers) or order
+    for layer in layers:
+        networks.check_layer(networks.NetConfig(), layer)
+    return [Level(layer, order.index(layer), replace(STANDARD, layer=layer, pooling=pooling))
+            for layer in sorted(layers, key=order.index)]
+
+
+def run_layer(params, study: Study | None = None) -> pd.DataFrame:
+    study = study or study_for(params)
+    return _grid(study, params, "layer", layer_levels(params.layers, params.pooling))
+
+
+def dim_levels(dims: Sequence[int], full: int) -> list[Level]:
+    dims = sorted(set(int(d) for d in dims)) if dims else [2 ** k for k in range(0, 20)
+                                                              if 2 ** k < full] + [full]
+    bad = [d for d in dims if d > full]
+    if bad:
+        raise ValueError(f"dims {bad} exceed the representation's dimension {full}")
+    return [Level(str(d) if d < full else f"{d} (full)", i,
+                  replace(STANDARD, pca_dim=None if d >= full else d))
+            for i, d in enumerate(dims)]
+
+
+def run_dim_reduction(params, study: Study | None = None) -> pd.DataFrame:
+    study = study or study_for(params)
+    full = networks.NetConfig().fc6
+    return _grid(study, params, "dim_reduction", dim_levels(params.dims, full))
+
+
+def run_fine_tuning(params, study: Study | None = None) -> pd.DataFrame:
+    """Table 4: the representation at `layer` before and after fine-tuning (single-label tasks)."""
+    study = study or study_for(params)
+    networks.check_layer(networks.NetConfig(), params.layer)
+    base = replace(STANDARD, layer=params.layer)
+    levels = [Level("off", 0, base), Level("on", 1, replace(base, finetune="target"))]
+    return _grid(study, params, "fine_tuning", levels, kinds=("single-label",))
+
+
+def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
+    """Table 5: fine-tuning with extra labelled data of the same classes from another source."""
+    study = study or study_for(params)
+    base = replace(STANDARD, layer="fc7")
+    levels = [Level("standard", 0, base), Level("FT target", 1, replace(base, finetune="target")),
+              Level("FT target + extra", 2, replace(base, finetune="target+extra"))]
+    return study.run("extra_data", levels, ("breeds",), params.seeds)
+
+
+# ---------------------------------------------------------------- Table 6
+
+# The candidate settings Table 6 chooses from, per task, by cross-validation on train only.
+def optimized_candidates(study: Study, task: str) -> list[Representation]:
+    kind = TASKS[task].kind
+    depths = (5, 9, 13)
+    cands = [replace(STANDARD, source=s) for s in ("objects", "hybrid", "concat")]
+    cands += [replace(STANDARD, width=w) for w in ("small", "large")]
+    cands += [replace(STANDARD, depth=d) for d in depths if d != 5]
+    cands += [replace(STANDARD, layer=layer) for layer in ("conv4", "conv5", "fc7", "fc8")]
+    if kind == "retrieval":
+        cands += [replace(STANDARD, layer="conv5", pooling=p) for p in (2, 3)]
+        cands += [replace(STANDARD, pca_dim=d) for d in (64, 256)]
+        if task in ("landmarks", "sculptures"):
+            cands += [replace(STANDARD, spatial=True)]
+    return cands
+
+
+def run_optimized(params, study: Study | None = None) -> pd.DataFrame:
+    """Deep Standard vs. Deep Optimized, chosen per task on the training split only.
+
+    For each task, every candidate is scored by cross-validation on the training split (the
+    probe's CV score; for retrieval, a validation retrieval set of other instances), the best
+    candidate is picked, and only then is its test score looked up.
+    """
+    study = study or study_for(params)
+    tasks = tasks_for(study, params)
+    rows = []
+    for task in tasks:
+        cands = [STANDARD] + [c for c in optimized_candidates(study, task) if c != STANDARD]
+        levels = [Level(c.label(), i, c) for i, c in enumerate(cands)]
+        table = study.run("optimized_search", levels, (task,), params.seeds)
+        for seed, per_seed in table.groupby("seed"):
+            std = per_seed[per_seed.level_index == 0].iloc[0]
+            best = per_seed.loc[per_seed.cv_score.idxmax()]
+            for label, idx, row in (("standard", 0, std), ("optimized", 1, best)):
+                rows.append({**row.to_dict(), "factor": "optimized", "level": label,
+                             "level_index": idx, "seed": seed,
+                             "representation": row.representation})
+    return results.frame(rows)
+
+
+def chosen_settings(optimized: pd.DataFrame) -> pd.DataFrame:
+    """Table 6's bottom half: the representation chosen for each task."""
+    opt = optimized[optimized.level == "optimized"]
+    return (opt.sort_values("distance_rank")
+            .pivot_table(index="task", columns="seed", values="representation", aggfunc="first")
+            .reindex(opt.sort_values("distance_rank").task.unique()))
+
+
+def measured_distance(layer_table: pd.DataFrame) -> pd.DataFrame:
+    """A measured distance per task: the score lost from the best layer to the last (fc8).
+
+    Reported next to the hand ordering; relative loss, in percent of the best score.
+    """
+    t = layer_table.groupby(["task", "distance_rank", "level"], as_index=False).score.mean()
+    best = t.groupby("task").score.max()
+    last = t[t.level == "fc8"].set_index("task").score
+    out = pd.DataFrame({"best": best, "fc8": last}).dropna()
+    out["loss_%"] = 100 * (out.best - out.fc8) / out.best.replace(0, np.nan)
+    ranks = t.drop_duplicates("task").set_index("task").distance_rank
+    out["distance_rank"] = ranks
+    out["measured_rank"] = out["loss_%"].rank(method="first").astype(int)
+    return out.sort_values("distance_rank")
+
+
+# ---------------------------------------------------------------- tables beside the figures
+
+
+def complexity_table(widths: Sequence[str] = ("medium",), depths: Sequence[int] = (5,)) -> pd.DataFrame:
+    """Parameters and FLOPs per image of each network of a grid."""
+    rows = []
+    for w in widths:
+        for d in depths:
+            c = networks.complexity(networks.NetConfig(width=w, depth=int(d)))
+            rows.append({"width": w, "depth": int(d), "params (M)": c["params"] / 1e6,
+                         "MFLOPs / image": c["flops"] / 1e6})
+    return pd.DataFrame(rows)
+
+
+def source_accuracies(params, study: Study | None = None) -> pd.DataFrame:
+    """Each source network's accuracy on its own test split (the source must not saturate)."""
+    study = study or study_for(params, progress=False)
+    seeds = params.seeds or study.profile.seeds
+    rows = [{"source": s, "seed": seed, "source test accuracy (%)": study.source_accuracy(s, seed=seed)}
+            for s in ("objects", "scenes", "hybrid") if s in params.sources or "concat" in params.sources
+            for seed in seeds]
+    return pd.DataFrame(rows)
+
+
+def verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """The paper's claims about every factor in `table`, checked (transferlab.claims)."""
+    from . import claims
+
+    parts = []
+    for factor in table.factor.unique():
+        base, _, layer = factor.partition(":")
+        if base not in {c.factor for c in claims.CLAIMS.values()}:
+            continue
+        v = claims.verdicts(table[table.factor == factor].assign(factor=base), base)
+        if layer:
+            v["claim"] = v["claim"] + f" ({layer})"
+        parts.append(v)
+    if not parts:
+        return pd.DataFrame(columns=["claim", "factor", "verdict", "evidence"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def claims_summary(output_dir: str) -> pd.DataFrame:
+    """Verdicts of every notebook of a batch run (siblings of `output_dir`), in notebook order."""
+    from pathlib import Path
+
+    if not output_dir:
+        return pd.DataFrame(columns=["notebook", "claim", "factor", "verdict", "evidence"])
+    rows = []
+    for path in sorted(Path(output_dir).parent.glob("*/claims.csv")):
+        rows.append(pd.read_csv(path).assign(notebook=path.parent.name))
+    if not rows:
+        return pd.DataFrame(columns=["notebook", "claim", "factor", "verdict", "evidence"])
+    out = pd.concat(rows, ignore_index=True)
+    return out[["notebook", "claim", "factor", "verdict", "evidence"]]

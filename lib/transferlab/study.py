@@ -1,0 +1,335 @@
+"""The study: representations x tasks -> one tidy results table.
+
+A `Representation` names everything the paper varies: the source network (source task,
+width, depth, source-data fraction, checkpoint), the layer and its pooling, PCA, spatial
+search for retrieval, and fine-tuning. `Study` trains or loads the networks, extracts and
+caches features, scores each task with the paper's probes and metrics, and returns rows
+in the results schema (transferlab.results) with bootstrap intervals on the test split
+and cross-validated scores on the training split (for Table 6's choices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import compute, features, metrics, networks, results, retrieval, training
+from .cache import Cache
+from .finetune import FinetuneConfig, finetune
+from .probes import LinearProbe
+from .profiles import Profile, get_profile
+from .tasks import TaskData
+from .world import SOURCES, TARGETS, TASKS, WorldConfig, load_split, load_task, validation_truth
+
+REPRESENTATION_SOURCES = SOURCES + ("concat",)
+FT_MODES = (None, "target", "target+extra")
+FC_LAYERS = ("fc6", "fc7", "fc8")
+# Table 5's extra data: the breeds' own classes, drawn from the objects source's images.
+EXTRA_DATA = {"breeds": ("objects", lambda y: y < 20, lambda y: y)}
+
+
+@dataclass(frozen=True)
+class Representation:
+    """One point of the paper's factor space. Defaults are the paper's Deep Standard."""
+
+    source: str = "objects"
+    width: str = "medium"
+    depth: int = 5
+    fraction: float = 1.0
+    checkpoint: int | None = None  # index into the log-spaced snapshots; None = final
+    layer: str = "fc6"
+    pooling: int = 1
+    pca_dim: int | None = None
+    spatial: bool = False
+    finetune: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in REPRESENTATION_SOURCES:
+            raise ValueError(f"source={self.source!r} is not one of {REPRESENTATION_SOURCES}")
+        if self.width not in networks.WIDTHS:
+            raise ValueError(f"width={self.width!r} is not one of {networks.WIDTHS}")
+        if isinstance(self.depth, bool) or self.depth not in networks.DEPTHS:
+            raise ValueError(f"depth={self.depth!r} is not one of {networks.DEPTHS}")
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction={self.fraction!r} must be in (0, 1]")
+        networks.check_layer(networks.NetConfig(depth=self.depth), self.layer)
+        if self.pooling not in (1, 2, 3):
+            raise ValueError(f"pooling={self.pooling!r} is not one of (1, 2, 3)")
+        if self.pca_dim is not None and (isinstance(self.pca_dim, bool) or int(self.pca_dim) < 1):
+            raise ValueError(f"pca_dim={self.pca_dim!r} must be a positive integer or None")
+        if self.finetune not in FT_MODES:
+            raise ValueError(f"finetune={self.finetune!r} is not one of {FT_MODES}")
+
+    def label(self) -> str:
+        parts = [self.source, self.width, f"d{self.depth}", self.layer]
+        if self.fraction != 1:
+            parts.append(f"data{self.fraction:g}")
+        if self.checkpoint is not None:
+            parts.append(f"ckpt{self.checkpoint}")
+        if self.layer.startswith("conv"):
+            parts.append(f"pool{self.pooling}")
+        if self.pca_dim:
+            parts.append(f"pca{self.pca_dim}")
+        if self.spatial:
+            parts.append("spatial")
+        if self.finetune:
+            parts.append(f"ft:{self.finetune}")
+        return "/".join(parts)
+
+
+STANDARD = Representation()
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a factor: its label, its position on the axis, its representation."""
+
+    label: str
+    index: int
+    rep: Representation
+
+
+def check_tasks(tasks: Sequence[str], allowed: Sequence[str] = TARGETS) -> tuple[str, ...]:
+    if isinstance(tasks, str):
+        raise ValueError(f"tasks={tasks!r} must be a list of task names, not a string")
+    bad = [t for t in tasks if t not in allowed]
+    if bad:
+        raise ValueError(f"tasks {bad} are not target tasks; valid tasks: {list(allowed)}")
+    return tuple(tasks)
+
+
+class Study:
+    """Trains, extracts, probes and scores, all through one cache."""
+
+    def __init__(self, profile: Profile | str = "quick", cache: Cache | None = None,
+                 progress: bool = True) -> None:
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.cache = cache if cache is not None else Cache()
+        self.progress = progress
+        self._models: dict = {}
+        self._tasks: dict[str, TaskData] = {}
+        compute.configure_threads()
+
+    @property
+    def world(self) -> WorldConfig:
+        return self.profile.world
+
+    @cached_property
+    def input_size(self) -> int:
+        return networks.crop_size(self.world.size)
+
+    # ------------------------------------------------------------------ data and networks
+
+    def task(self, name: str) -> TaskData:
+        if name not in self._tasks:
+            self._tasks[name] = load_task(name, self.world, self.cache)
+        return self._tasks[name]
+
+    def network(self, source: str, width: str = "medium", depth: int = 5, fraction: float = 1.0,
+                seed: int = 0) -> training.TrainedNet:
+        """The source network, trained once and then loaded from the cache."""
+        images, labels = load_split(source, "train", self.world, self.cache)
+        net_cfg = networks.NetConfig(width=width, depth=depth, n_classes=TASKS[source].n_classes,
+                                     input_size=self.input_size)
+        train_cfg = replace(self.profile.train, seed=seed, data_fraction=fraction)
+        data_id = {"task": source, "split": "train", "world": asdict(self.world)}
+        return training.train(net_cfg, train_cfg, images, labels, data_id=data_id,
+                              cache=self.cache, progress=self.progress)
+
+    def source_accuracy(self, source: str, rep: Representation = STANDARD, seed: int = 0) -> float:
+        """Top-1 accuracy (%) of a source network on its own test split."""
+        net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
+        x, y = load_split(source, "test", self.world, self.cache)
+        return 100 * training.accuracy(net.model(self._iteration(net, rep.checkpoint)), x, y)
+
+    @staticmethod
+    def _iteration(net: training.TrainedNet, checkpoint: int | None) -> int | None:
+        if checkpoint is None:
+            return None
+        its = sorted(net.checkpoints)
+        if not 0 <= checkpoint < len(its):
+            raise ValueError(f"checkpoint={checkpoint!r} must index one of {len(its)} snapshots")
+        return its[checkpoint]
+
+    def checkpoint_iterations(self, seed: int = 0, rep: Representation = STANDARD) -> list[int]:
+        net = self.network(rep.source, rep.width, rep.depth, rep.fraction, seed)
+        return sorted(net.checkpoints)
+
+    def _model(self, rep: Representation, source: str, task: str, seed: int):
+        """(model_id, model) of the network behind `rep` (fine-tuned on `task` if asked)."""
+        net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
+        iteration = self._iteration(net, rep.checkpoint)
+        model_id = {"source": source, "width": rep.width, "depth": rep.depth,
+                    "fraction": rep.fraction, "iteration": iteration, "seed": seed,
+                    "train": asdict(self.profile.train), "world": asdict(self.world)}
+        if rep.finetune:
+            model_id = {**model_id, "finetune": rep.finetune, "task": task,
+                        "ft": asdict(self.profile.finetune)}
+        key = repr(sorted(model_id.items(), key=lambda kv: kv[0]))
+        if key not in self._models:
+            if rep.finetune:
+                self._models = {}  # fine-tuned models are per task: keep one at a time
+                model = self._finetuned(net, rep, task, seed)
+            else:
+                model = net.model(iteration)
+            self._models[key] = model
+        return model_id, self._models[key]
+
+    def _finetuned(self, net: training.TrainedNet, rep: Representation, task: str, seed: int):
+        spec = TASKS[task]
+        if spec.kind != "single-label":
+            raise ValueError(f"fine-tuning is for single-label tasks; {task!r} is {spec.kind}")
+        x, y = self.task(task).split("train")
+        extra = None
+        if rep.finetune == "target+extra":
+            if task not in EXTRA_DATA:
+                raise ValueError(f"no extra data is defined for {task!r}; tasks with extra data: "
+                                 f"{list(EXTRA_DATA)}")
+            src, keep, relabel = EXTRA_DATA[task]
+            ex, ey = load_split(src, "train", self.world, self.cache)
+            mask = keep(ey)
+            extra = (ex[mask], relabel(ey[mask]))
+        cfg = FinetuneConfig(epochs=self.profile.finetune.epochs, lr=self.profile.finetune.lr,
+                             seed=seed)
+        state = finetune(net.net_cfg, net.state, x, y, spec.n_classes, cfg, extra=extra,
+                         data_id={"task": task, "world": asdict(self.world),
+                                  "extra": rep.finetune},
+                         cache=self.cache)
+        ft_cfg = replace(net.net_cfg, n_classes=spec.n_classes)
+        return training.load(ft_cfg, state)
+
+    # ------------------------------------------------------------------ features
+
+    @staticmethod
+    def _layers(rep: Representation) -> tuple[str, ...]:
+        """Layers to extract in one forward pass; entries are shared across notebooks.
+
+        The standard network gives every layer (the layer notebook and Table 6 both need its
+        conv layers); other networks give their FC layers plus the one asked for.
+        """
+        order = networks.layer_names(networks.NetConfig(depth=rep.depth))
+        network_is_standard = replace(rep, layer="fc6", pooling=1, pca_dim=None,
+                                      spatial=False) == STANDARD
+        if network_is_standard:
+            return tuple(order)
+        wanted = set(FC_LAYERS) | {rep.layer}
+        return tuple(layer for layer in order if layer in wanted)
+
+    def raw_features(self, rep: Representation, task: str, split: str, seed: int) -> np.ndarray:
+        """Jitter-averaged features of one split at `rep.layer` (before post-processing)."""
+        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
+        parts = []
+        for source in sources:
+            model_id, model = self._model(rep, source, task, seed)
+            images, _ = self.task(task).split(split)
+            data_id = {"task": task, "split": split, "world": asdict(self.world)}
+            feats = features.features(model_id, model, images, data_id,
+                                      self._layers(rep), rep.pooling, self.cache,
+                                      progress=False)
+            parts.append(features.postprocess(feats[rep.layer]))
+        return parts[0] if len(parts) == 1 else features.concat(*parts)
+
+    def split_features(self, rep: Representation, task: str, seed: int) -> dict[str, np.ndarray]:
+        """Post-processed features of every split of a task."""
+        return {s: self.raw_features(rep, task, s, seed)
+                for s in self.task(task).images}
+
+    # ------------------------------------------------------------------ scoring
+
+    def evaluate(self, rep: Representation, task: str, seed: int = 0) -> dict[str, float]:
+        """score, bootstrap interval (test split) and cross-validated score (train split)."""
+        data = self.task(task)
+        feats = self.split_features(rep, task, seed)
+        if data.spec.kind == "retrieval":
+            return self._evaluate_retrieval(rep, data, feats, seed)
+        return self._evaluate_classification(rep, data, feats, seed)
+
+    def _evaluate_classification(self, rep, data: TaskData, feats, seed):
+        spec = data.spec
+        xtr, xte = feats["train"], feats["test"]
+        ytr, yte = data.labels["train"], data.labels["test"]
+        if rep.pca_dim:
+            xtr, xte = _pca(xtr, xte, rep.pca_dim)
+        probe = LinearProbe(spec.kind, spec.metric, replace(self.profile.probe, seed=seed))
+        probe.fit(xtr, ytr)
+        dec = probe.decision(xte)
+        score = metrics.classification_score(spec.metric, dec, yte)
+        lo, hi = metrics.bootstrap_ci(
+            lambda idx: metrics.classification_score(spec.metric, dec[idx], yte[idx]),
+            len(yte), n_boot=self.profile.n_boot, seed=seed)
+        return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": probe.cv_score_}
+
+    def _evaluate_retrieval(self, rep, data: TaskData, feats, seed):
+        spec = data.spec
+        cfg = retrieval.RetrievalConfig(pca_dim=rep.pca_dim, whiten=True, spatial=rep.spatial)
+        white = retrieval.fit_whitening(feats["train"], cfg.pca_dim)
+        if rep.spatial:
+            q = self._patch_embeddings(rep, data, "query", seed, white)
+            db = self._patch_embeddings(rep, data, "database", seed, white)
+            dist = retrieval.spatial_distance(q, db)
+        else:
+            q, db = retrieval.embed(feats["query"], white), retrieval.embed(feats["database"], white)
+            dist = retrieval.pairwise_distance(q, db)
+        score, per_query = retrieval.evaluate_retrieval(spec.metric, dist, data.truth)
+        lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1),
+                                      len(per_query), n_boot=self.profile.n_boot, seed=seed,
+                                      vectorized=True)
+        # Validation on the train split (pairs of views of other instances).
+        emb = retrieval.embed(feats["train"], white)
+        vtruth = validation_truth(spec.name, self.world)
+        vdist = retrieval.pairwise_distance(emb[vtruth.query_in_db], emb)
+        val_metric = "retrieval_map"
+        cv, _ = retrieval.evaluate_retrieval(val_metric, vdist, vtruth)
+        if spec.metric == "ns_score":
+            cv = cv * 4 / 100  # keep the validation score in the task's unit
+        return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
+
+    def _patch_embeddings(self, rep, data: TaskData, split: str, seed: int, white) -> np.ndarray:
+        if rep.source == "concat":
+            raise ValueError("spatial search with the concat representation is not supported")
+        model_id, model = self._model(rep, rep.source, data.spec.name, seed)
+        images, _ = data.split(split)
+        key = {"model": model_id, "task": data.spec.name, "split": split,
+               "world": asdict(self.world), "layer": rep.layer, "pooling": rep.pooling}
+        boxes = retrieval.subpatch_boxes()
+        out = self.cache.get_or_compute(
+            "patches", key,
+            lambda: {"x": features.extract_patches(model, images, rep.layer, boxes,
+                                                   pooling=rep.pooling, progress=False)})
+        x = out["x"]
+        n, p, d = x.shape
+        flat = features.postprocess(x.reshape(n * p, d))
+        return retrieval.embed(flat, white).reshape(n, p, -1)
+
+    # ------------------------------------------------------------------ grids
+
+    def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] = (),
+            seeds: Sequence[int] = ()) -> pd.DataFrame:
+        """Score every (level, task, seed); one results row each."""
+        tasks = check_tasks(tasks or self.profile.tasks)
+        seeds = tuple(seeds or self.profile.seeds)
+        rows = []
+        jobs = [(lv, t, s) for s in seeds for lv in levels for t in tasks]
+        bar = tqdm(jobs, desc=f"{factor}", disable=not self.progress, unit="eval")
+        for lv, task, seed in bar:
+            bar.set_postfix_str(f"{lv.label} | {task}")
+            out = self.evaluate(lv.rep, task, seed)
+            spec = TASKS[task]
+            rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
+                         "task": task, "group": spec.group, "distance_rank": spec.distance_rank,
+                         "metric": spec.metric, "seed": seed,
+                         "representation": lv.rep.label(), **out})
+        return results.frame(rows)
+
+
+def _pca(xtr: np.ndarray, xte: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Project onto the top `dim` principal directions of the training split."""
+    mean = xtr.mean(0)
+    _, _, vt = np.linalg.svd(xtr - mean, full_matrices=False)
+    basis = vt[: min(dim, vt.shape[0])].T
+    return (xtr - mean) @ basis, (xte - mean) @ basis

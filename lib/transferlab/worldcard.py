@@ -1,0 +1,151 @@
+"""The world card: what each task looks like, how balanced it is, chance and a raw-pixel baseline.
+
+A task at chance or at 100 % teaches nothing; the raw-pixel linear baseline shows that no
+task is solvable from the pixels alone, so the study measures what the ConvNet adds.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import metrics, results, retrieval
+from .probes import LinearProbe
+from .study import Study
+from .tasks import TaskData
+from .world import TASKS, validation_truth
+
+
+def gallery(study: Study, tasks: tuple[str, ...], n: int = 8) -> Figure:
+    """n sample images (from the train / database split) of each task, one row per task."""
+    n = max(1, n)
+    fig, axes = plt.subplots(len(tasks), n, figsize=(1.1 * n, 1.2 * len(tasks)), squeeze=False)
+    for row, task in zip(axes, tasks, strict=True):
+        data = study.task(task)
+        split = "database" if data.spec.kind == "retrieval" else "train"
+        images = data.images[split]
+        for ax, img in zip(row, images[:n], strict=False):
+            ax.imshow(img, interpolation="nearest")
+        for ax in row:
+            ax.set_axis_off()
+        row[0].set_title(f"{task} ({data.spec.analog})", fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def chance(data: TaskData) -> float:
+    """The score of an uninformed guess, in the task's unit."""
+    spec = data.spec
+    if spec.kind == "single-label":
+        counts = np.bincount(data.labels["test"], minlength=spec.n_classes)
+        if spec.metric == "accuracy":
+            return 100 * counts.max() / counts.sum()
+        return 100 / spec.n_classes
+    if spec.kind == "multi-label":  # AP of a random ranking = the positive rate
+        return 100 * float(np.mean(data.labels["test"].mean(0)))
+    n_db = len(data.images["database"])
+    if spec.metric == "ns_score":
+        return float(np.mean([min(4, len(p)) / n_db * 4 for p in data.truth.positives]))
+    return 100 * float(np.mean([len(p) / n_db for p in data.truth.positives]))
+
+
+def balance(data: TaskData) -> pd.Series:
+    """Share of training images per class (single-label) or per label (multi-label)."""
+    y = data.labels["train"] if data.spec.kind != "retrieval" else data.labels["database"]
+    if data.spec.kind == "multi-label":
+        return pd.Series(y.mean(0))
+    values = np.bincount(y[y >= 0]) / max(1, (y >= 0).sum())
+    return pd.Series(values)
+
+
+def _pixels(images: np.ndarray, side: int = 8) -> np.ndarray:
+    """Images block-averaged to side x side x 3, then L2 + signed sqrt like ConvNet features."""
+    n, s = images.shape[:2]
+    k = s // side
+    x = images[:, : k * side, : k * side].astype(np.float32) / 255
+    x = x.reshape(n, side, k, side, k, 3).mean((2, 4)).reshape(n, -1)
+    x = x - x.mean(1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-8
+    return np.sign(x) * np.sqrt(np.abs(x))
+
+
+def raw_pixel_score(study: Study, task: str, seed: int = 0) -> dict[str, float]:
+    """The task's metric for a linear probe (or Euclidean retrieval) on raw pixels."""
+    data = study.task(task)
+    spec = data.spec
+    if spec.kind == "retrieval":
+        white = retrieval.fit_whitening(_pixels(data.images["train"]), None)
+        q = retrieval.embed(_pixels(data.images["query"]), white)
+        db = retrieval.embed(_pixels(data.images["database"]), white)
+        score, per_query = retrieval.evaluate_retrieval(spec.metric, retrieval.pairwise_distance(q, db),
+                                                        data.truth)
+        lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1), len(per_query),
+                                      n_boot=study.profile.n_boot, seed=seed, vectorized=True)
+        emb = retrieval.embed(_pixels(data.images["train"]), white)
+        vt = validation_truth(task, study.world)
+        cv, _ = retrieval.evaluate_retrieval("retrieval_map",
+                                             retrieval.pairwise_distance(emb[vt.query_in_db], emb), vt)
+        return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
+    probe = LinearProbe(spec.kind, spec.metric, study.profile.probe).fit(
+        _pixels(data.images["train"]), data.labels["train"])
+    dec, y = probe.decision(_pixels(data.images["test"])), data.labels["test"]
+    score = metrics.classification_score(spec.metric, dec, y)
+    lo, hi = metrics.bootstrap_ci(lambda idx: metrics.classification_score(spec.metric, dec[idx], y[idx]),
+                                  len(y), n_boot=study.profile.n_boot, seed=seed)
+    return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": probe.cv_score_}
+
+
+def baselines(study: Study, tasks: tuple[str, ...]) -> pd.DataFrame:
+    """Results rows (factor "world") for chance and raw pixels, per task."""
+    rows = []
+    for task in tasks:
+        spec, data = TASKS[task], study.task(task)
+        base = {"factor": "world", "task": task, "group": spec.group,
+                "distance_rank": spec.distance_rank, "metric": spec.metric, "seed": 0}
+        rows.append({**base, "level": "chance", "level_index": 0, "score": chance(data),
+                     "representation": "chance"})
+        rows.append({**base, "level": "raw pixels", "level_index": 1,
+                     "representation": "pixels 8x8x3", **raw_pixel_score(study, task)})
+    return results.frame(rows)
+
+
+def card(table: pd.DataFrame) -> pd.DataFrame:
+    """Per task: analog, kind, metric, chance, raw-pixel score and whether it is informative."""
+    wide = table.pivot_table(index="task", columns="level", values="score")
+    out = pd.DataFrame({t: TASKS[t].as_dict() for t in wide.index}).T
+    out = out[["group", "analog", "kind", "metric", "distance_rank", "n_classes"]]
+    out["chance"] = wide["chance"].round(2)
+    out["raw pixels"] = wide["raw pixels"].round(2)
+    top = np.where(out.metric == "ns_score", 4.0, 100.0)
+    out["raw pixels saturated"] = out["raw pixels"] > 0.95 * top
+    return out.sort_values("distance_rank")
+
+
+def world_claims(table: pd.DataFrame) -> pd.DataFrame:
+    """The world's own design claim: raw pixels never saturate a task."""
+    c = card(table)
+    saturated = c.index[c["raw pixels saturated"]].tolist()
+    above = (c["raw pixels"] > c["chance"]).sum()
+    verdict = "not reproduced" if saturated else "reproduced"
+    evidence = (f"raw-pixel baseline below 95% of the maximum on {len(c) - len(saturated)}/{len(c)} "
+                f"tasks (saturated: {saturated or 'none'}); above chance on {above}/{len(c)}.")
+    return pd.DataFrame([{"claim": "no task is solvable from raw pixels", "factor": "world",
+                          "verdict": verdict, "evidence": evidence}])
+
+
+def balance_figure(study: Study, tasks: tuple[str, ...]) -> Figure:
+    """One small bar chart of class (or label) shares per task."""
+    cols = min(4, len(tasks))
+    rows = -(-len(tasks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 1.8 * rows), squeeze=False)
+    for ax in axes.flat[len(tasks):]:
+        ax.set_axis_off()
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        share = balance(study.task(task))
+        ax.bar(np.arange(len(share)), share.values, color="0.4", width=0.8)
+        ax.set_title(task, fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig
