@@ -1,0 +1,160 @@
+"""Every notebook, run through papermill on the smoke profile, and what it wrote.
+
+One batch run (the runner, as `make study` uses it) in a session fixture; the tests assert on
+the reports, tables and verdicts it left behind. This is the end-to-end test of the study.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import papermill as pm
+import pytest
+import yaml
+
+from transferlab import params, runner
+from transferlab.profiles import get_profile
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+FACTOR_LEVELS = {"01_width": ("width", "widths"), "02_depth": ("depth", "depths"),
+                 "04_source_task": ("source_task", "sources"),
+                 "08_data_size": ("data_size", "fractions")}
+VERDICTS = {"reproduced", "not reproduced", "inconclusive"}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    records = runner.run_study("smoke", out=out, progress_bar=False, log_output=False)
+    return out / "smoke", {r.name: r for r in records}
+
+
+def test_notebooks_are_generated_and_have_no_outputs():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import make_notebooks
+
+    for name, nb in make_notebooks.build().items():
+        committed = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert [c.source for c in committed.cells] == [c.source for c in nb.cells], (
+            f"{name}.ipynb is stale: run python tools/make_notebooks.py")
+        for cell in committed.cells:
+            assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cell_matches_the_library_schema(name):
+    declared = pm.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
+    schema = params.schema(name)
+    assert set(declared) == set(schema.__dataclass_fields__)
+
+
+def test_every_notebook_ran(smoke_run):
+    folder, records = smoke_run
+    assert sorted(records) == NOTEBOOKS
+    failed = {n: r.error for n, r in records.items() if r.status != "ok"}
+    assert not failed, failed
+    index = (folder / "index.html").read_text()
+    for name in NOTEBOOKS:
+        assert name in index
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_results_cover_every_task_and_level(smoke_run, name):
+    folder, _ = smoke_run
+    table = pd.read_csv(folder / name / "results.csv")
+    assert len(table) > 0 and table.score.notna().all()
+    tasks = set(get_profile("smoke").tasks)
+    if name == "07_fine_tuning":
+        tasks = {t for t in tasks if t in ("rooms", "birds", "interactions")}
+    if name != "08_data_size":
+        assert set(table.task) == tasks
+    if name in FACTOR_LEVELS:
+        factor, field = FACTOR_LEVELS[name]
+        given = params.schema(name)().__getattribute__(field)
+        sub = table[table.factor == factor]
+        assert sub.level_index.nunique() == len(given)
+        for task in tasks:  # every level of every task
+            assert sub[sub.task == task].level_index.nunique() == len(given)
+    ci = table.dropna(subset=["ci_low"])
+    assert (ci.ci_low <= ci.score + 1e-9).all() and (ci.score <= ci.ci_high + 1e-9).all()
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_a_verdict_per_claim(smoke_run, name):
+    folder, _ = smoke_run
+    claims = pd.read_csv(folder / name / "claims.csv")
+    assert len(claims) >= 1
+    assert set(claims.verdict) <= VERDICTS
+    assert claims.evidence.str.len().min() > 10
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_html_is_self_contained(smoke_run, name):
+    folder, _ = smoke_run
+    html = (folder / name / f"{name}.html").read_text()
+    assert not re.search(r"<script[^>]+src=[\"']https?:", html)
+    assert not re.search(r"<link[^>]+href=[\"']https?:", html)
+    assert "data:image/png;base64" in html, "figures must be inline"
+    assert "injected-parameters" not in html
+
+
+def test_batch_tables_and_claims(smoke_run):
+    folder, _ = smoke_run
+    table = pd.read_csv(folder / "results.csv")
+    assert {"factor", "level", "task", "score", "notebook"} <= set(table.columns)
+    claims = pd.read_csv(folder / "claims.csv")
+    assert list(claims.columns[:4]) == ["claim", "factor", "verdict", "evidence"]
+    assert claims.factor.nunique() >= 9
+
+
+def test_optimized_choices_are_made_on_training_data(smoke_run):
+    folder, _ = smoke_run
+    table = pd.read_csv(folder / "09_optimized" / "results.csv")
+    assert set(table.level) == {"standard", "optimized"}
+    for _, rows in table.groupby(["task", "seed"]):
+        assert len(rows) == 2
+        std, opt = rows.set_index("level").loc["standard"], rows.set_index("level").loc["optimized"]
+        assert opt.cv_score >= std.cv_score  # chosen by the training-split score
+
+
+def test_invalid_parameter_fails_with_the_library_message(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(ROOT / "notebooks" / "05_layer.ipynb"), str(tmp_path / "o.ipynb"),
+                            parameters={"profile": "smoke", "poolling": 2},
+                            cwd=str(ROOT / "notebooks"), kernel_name=runner.resolve_kernel(None),
+                            progress_bar=False)
+    assert "poolling" in str(err.value) and "pooling" in str(err.value)
+
+
+def test_invalid_level_fails_before_any_compute(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(ROOT / "notebooks" / "01_width.ipynb"), str(tmp_path / "o.ipynb"),
+                            parameters={"profile": "smoke", "widths": ["medium", "huge"]},
+                            cwd=str(ROOT / "notebooks"), kernel_name=runner.resolve_kernel(None),
+                            progress_bar=False)
+    assert "huge" in str(err.value) and "tiny" in str(err.value)
+
+
+def test_cli_lists_tasks_as_json():
+    out = subprocess.run([sys.executable, "-m", "transferlab", "tasks", "--json"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    tasks = [json.loads(line) for line in out]
+    assert len(tasks) == 19 and {"name", "role", "group", "kind", "metric", "analog",
+                                 "distance_rank", "n_classes"} <= set(tasks[0])
+
+
+def test_params_files_exist_for_every_profile_and_notebook():
+    for profile in ("smoke", "quick", "full"):
+        for name in NOTEBOOKS:
+            path = ROOT / "params" / profile / f"{name}.yaml"
+            assert path.exists(), path
+            params.validate(name, yaml.safe_load(path.read_text()) or {})
