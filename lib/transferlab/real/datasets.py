@@ -522,6 +522,8 @@ for _name, _analog in (("oxford5k", "Oxford 5k"), ("paris6k", "Paris 6k")):
             partial(lambda root, limit, d, p: read_revisited(root, d, p, limit), d=_d, p=_protocol),
         )
 
+del _name, _analog, _protocol, _d, _key
+
 REAL_TASKS: dict[str, TaskSpec] = {name: e.spec for name, e in _REGISTRY.items()}
 """Every real task's identity card. `n_classes` is the full dataset's; a loaded task reports
 what it found (fewer with `limit`). "imagefolder" has n_classes 0 until loaded."""
