@@ -1,0 +1,535 @@
+"""Training a network on a source task, cached, resumable and deterministic.
+
+`train()` is content-addressed through the one cache (kind "network"): the key is the network
+config, the training config, the caller's `data_id` and the precision policy. While it runs,
+a resume checkpoint (model, optimizer, RNG state, iteration, log-spaced snapshots so far) is
+written atomically every `resume_every` iterations under `cache.root/resume/<key>.pt`; a
+killed run called again continues from there and reaches the same weights as an
+uninterrupted one, because data order and augmentation are functions of (seed, epoch) and
+(seed, iteration), not of a running RNG.
+
+Determinism holds for a fixed thread count (oneDNN may split reductions differently for
+another count); the key does not include threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import compute
+from .cache import Cache, config_key
+from .networks import NetConfig, build, crop_size
+
+SCHEDULES = ("cosine", "step", "constant")
+
+# Inputs are scaled to about [-2, 2]; BatchNorm after conv1 absorbs any per-channel offset.
+PIXEL_MEAN = 127.5
+PIXEL_STD = 63.75
+# torchvision's ImageNet normalisation in pixel units, for pretrained torchvision models.
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+StateDict = dict[str, torch.Tensor]
+LOG_BLOCK = 20  # iterations per logged mean loss
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """SGD training of a network from scratch on a source task.
+
+    `data_fraction` keeps the first fraction of a class-stratified permutation (seeded by
+    `seed`), so smaller fractions are subsets of larger ones. `n_checkpoints` log-spaced
+    iterations (the last one is the final network) are kept for the early-stopping factor.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup: float = 0.02  # fraction of iterations with a linear learning-rate ramp
+    seed: int = 0
+    data_fraction: float = 1.0
+    n_checkpoints: int = 8
+    augment: bool = True  # random crop to the input size + mirror; else centre crop
+
+    def __post_init__(self) -> None:
+        check_loop_config(self)
+        if not 0.0 < self.data_fraction <= 1.0:
+            raise ValueError(f"data_fraction={self.data_fraction!r} must be in (0, 1]")
+        if self.n_checkpoints < 0:
+            raise ValueError(f"n_checkpoints={self.n_checkpoints!r} must be >= 0")
+
+
+def check_loop_config(cfg: Any) -> None:
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"schedule={cfg.schedule!r} is not one of {SCHEDULES}")
+    for name in ("epochs", "batch_size"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive integer")
+    if not cfg.lr > 0:
+        raise ValueError(f"lr={cfg.lr!r} must be > 0")
+    if not 0.0 <= cfg.momentum < 1.0:
+        raise ValueError(f"momentum={cfg.momentum!r} must be in [0, 1)")
+    if cfg.weight_decay < 0:
+        raise ValueError(f"weight_decay={cfg.weight_decay!r} must be >= 0")
+    if not 0.0 <= cfg.warmup < 1.0:
+        raise ValueError(f"warmup={cfg.warmup!r} must be in [0, 1)")
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by the `stop_after_iterations` test hook, as if the process had been killed."""
+
+
+@dataclass(frozen=True)
+class TrainedNet:
+    """Final weights, log-spaced snapshots (iteration -> state, final included) and a log.
+
+    `key` is the cache key of the training run: a stable id for feature cache keys.
+    """
+
+    net_cfg: NetConfig
+    state: StateDict
+    checkpoints: dict[int, StateDict]
+    log: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    def model(self, iteration: int | None = None) -> nn.Module:
+        """The network in eval mode, at `iteration` (a key of `checkpoints`) or final."""
+        if iteration is None:
+            return load(self.net_cfg, self.state)
+        if iteration not in self.checkpoints:
+            raise ValueError(f"iteration={iteration!r} is not one of {sorted(self.checkpoints)}")
+        return load(self.net_cfg, self.checkpoints[iteration])
+
+
+def load(net_cfg: NetConfig, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """A network with `state` loaded, in eval mode, in the active memory layout."""
+    net = build(net_cfg)
+    net.load_state_dict(state)
+    if compute.use_channels_last():
+        net = net.to(memory_format=torch.channels_last)
+    return net.eval()
+
+
+# ----------------------------------------------------------------------------- public entry
+
+
+def train(
+    net_cfg: NetConfig,
+    train_cfg: TrainConfig,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    data_id: Mapping[str, Any],
+    cache: Cache | None = None,
+    progress: bool = True,
+    resume_every: int = 200,
+    stop_after_iterations: int | None = None,
+) -> TrainedNet:
+    """Train (or load from the cache) a network on `images` (N,H,W,3) uint8, `labels` (N,).
+
+    `data_id` is a JSON-able dict identifying the data; it goes into the cache key with the
+    configs, so two different data sets must never share one.
+    """
+    check_data(net_cfg, images, labels)
+    if resume_every < 1:
+        raise ValueError(f"resume_every={resume_every!r} must be >= 1")
+    cache = cache if cache is not None else Cache()
+    key_cfg = {
+        "net": net_cfg,
+        "train": train_cfg,
+        "data": dict(data_id),
+        "compute": compute.precision_id(),
+    }
+    key = config_key("network", key_cfg)
+    resume_path = cache.root / "resume" / f"{key}.pt"
+
+    def run() -> dict[str, Any]:
+        return _fit(
+            net_cfg, train_cfg, images, labels, resume_path, resume_every,
+            stop_after_iterations, progress,
+        )
+
+    payload = cache.get_or_compute("network", key_cfg, run, codec="torch")
+    resume_path.unlink(missing_ok=True)
+    checkpoints = {int(k): v for k, v in payload["checkpoints"].items()}
+    checkpoints[int(payload["log"]["iterations"])] = payload["state"]
+    return TrainedNet(net_cfg, payload["state"], checkpoints, payload["log"], key)
+
+
+def check_data(net_cfg: NetConfig, images: np.ndarray, labels: np.ndarray) -> None:
+    """ValueError unless images are (N,S,S,3) uint8 with S >= input size and labels fit."""
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        raise ValueError(f"images must be a uint8 numpy array, got {_describe(images)}")
+    if images.ndim != 4 or images.shape[3] != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"images must have shape (N, S, S, 3), got {images.shape}")
+    if images.shape[1] < net_cfg.input_size:
+        raise ValueError(
+            f"images of {images.shape[1]} px are smaller than input_size={net_cfg.input_size}"
+        )
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"labels must have shape ({len(images)},), got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if len(labels) < 2:
+        raise ValueError(f"need at least 2 training images, got {len(labels)}")
+    if labels.min() < 0 or labels.max() >= net_cfg.n_classes:
+        raise ValueError(
+            f"labels span [{labels.min()}, {labels.max()}], outside [0, n_classes="
+            f"{net_cfg.n_classes})"
+        )
+
+
+def _describe(x: Any) -> str:
+    return f"{type(x).__name__} of dtype {getattr(x, 'dtype', '?')}"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of the first `fraction` of each class under a seeded permutation.
+
+    Every class keeps at least one image; for a fixed seed, smaller fractions are subsets
+    of larger ones.
+    """
+    if fraction >= 1.0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng([seed, 0xDA7A])
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        keep.append(idx[: max(1, math.ceil(fraction * len(idx)))])
+    return np.sort(np.concatenate(keep))
+
+
+def to_input(
+    batch_nhwc: torch.Tensor,
+    mean: float | Sequence[float] = PIXEL_MEAN,
+    std: float | Sequence[float] = PIXEL_STD,
+) -> torch.Tensor:
+    """uint8 (B,H,W,3) -> normalised float (B,3,H,W) in the active memory layout.
+
+    `mean`/`std` are in pixel units (0..255), a scalar or one value per RGB channel.
+    """
+    x = batch_nhwc.permute(0, 3, 1, 2).to(torch.float32)  # keeps NHWC strides: channels-last
+    if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
+        x = x.sub_(mean).div_(std)
+    else:
+        x = x.sub_(torch.tensor(mean).view(1, 3, 1, 1)).div_(torch.tensor(std).view(1, 3, 1, 1))
+    if not compute.use_channels_last():
+        x = x.contiguous()
+    return x
+
+
+def crop_batch(
+    images: torch.Tensor, idx: np.ndarray, top: np.ndarray, left: np.ndarray,
+    flip: np.ndarray, size: int,
+) -> torch.Tensor:
+    """Crops of `size` px at (top, left), mirrored where `flip`, in one gather: (B,size,size,3)."""
+    ar = np.arange(size)
+    rows = top[:, None] + ar
+    cols = left[:, None] + np.where(flip[:, None], size - 1 - ar, ar)
+    return images[
+        torch.from_numpy(idx[:, None, None]),
+        torch.from_numpy(rows[:, :, None]),
+        torch.from_numpy(cols[:, None, :]),
+    ]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the loop needs from a TrainConfig or FinetuneConfig, plus derived sizes."""
+
+    cfg: Any
+    n: int
+    input_size: int
+    iters_per_epoch: int
+
+    @property
+    def total(self) -> int:
+        return self.cfg.epochs * self.iters_per_epoch
+
+    @property
+    def batch(self) -> int:
+        return min(self.cfg.batch_size, self.n)
+
+
+def make_plan(cfg: Any, n: int, input_size: int) -> Plan:
+    return Plan(cfg, n, input_size, max(1, n // min(cfg.batch_size, n)))
+
+
+def batch_indices(plan: Plan, it: int) -> np.ndarray:
+    """Images of iteration `it` (0-based): a slice of the seeded permutation of its epoch."""
+    epoch, b = divmod(it, plan.iters_per_epoch)
+    perm = np.random.default_rng([plan.cfg.seed, 0xE90C, epoch]).permutation(plan.n)
+    return perm[b * plan.batch : (b + 1) * plan.batch]
+
+
+def _augment(plan: Plan, it: int, count: int, image_size: int) -> tuple[np.ndarray, ...]:
+    slack = image_size - plan.input_size
+    if not plan.cfg.augment:
+        centre = np.full(count, slack // 2)
+        return centre, centre, np.zeros(count, bool)
+    rng = np.random.default_rng([plan.cfg.seed, 0xA06, it])
+    top = rng.integers(0, slack + 1, count)
+    left = rng.integers(0, slack + 1, count)
+    return top, left, rng.random(count) < 0.5
+
+
+def learning_rate(cfg: Any, it: int, total: int) -> float:
+    """Learning rate at iteration `it` of `total`: linear warm-up, then the schedule."""
+    warm = int(cfg.warmup * total)
+    if it < warm:
+        return cfg.lr * (it + 1) / warm
+    t = (it - warm) / max(1, total - warm)
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * t))
+    if cfg.schedule == "step":  # Caffe-style: x0.1 at half and three quarters
+        return cfg.lr * (0.1 ** ((t >= 0.5) + (t >= 0.75)))
+    return cfg.lr
+
+
+def checkpoint_iterations(total: int, n: int) -> list[int]:
+    """`n` log-spaced iterations in [1, total] (fewer when they coincide), total included."""
+    if n <= 0:
+        return []
+    return sorted({int(round(v)) for v in np.geomspace(1, total, n)} | {total})
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def _param_groups(net: nn.Module, lr_mults: Mapping[str, float], weight_decay: float) -> list:
+    # No weight decay on BatchNorm parameters and biases (a standard choice, not Caffe's).
+    groups: dict[tuple[float, float], list] = {}
+    for name, p in net.named_parameters():
+        mult = next((m for prefix, m in lr_mults.items() if name.startswith(prefix)), 1.0)
+        decay = weight_decay if p.ndim > 1 else 0.0
+        groups.setdefault((mult, decay), []).append(p)
+    return [{"params": ps, "lr_mult": m, "weight_decay": d} for (m, d), ps in groups.items()]
+
+
+def _snapshot(net: nn.Module) -> StateDict:
+    return {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+
+
+def run_loop(
+    net: nn.Module,
+    plan: Plan,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    lr_mults: Mapping[str, float] | None = None,
+    keep: Sequence[int] = (),
+    resume_path: Path | None = None,
+    resume_every: int = 200,
+    stop_after_iterations: int | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict[str, Any]:
+    """SGD over `plan`; returns {"state", "checkpoints" (iterations in `keep`), "log"}.
+
+    The caller seeds torch before building `net`; dropout draws from torch's global RNG,
+    which is saved in resume checkpoints and restored.
+    """
+    cfg = plan.cfg
+    if compute.use_channels_last():
+        net = net.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(
+        _param_groups(net, lr_mults or {}, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum
+    )
+    pixels = torch.from_numpy(np.ascontiguousarray(images))
+    targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    start, checkpoints, log = 0, {}, {"block_loss": [], "block_end": [], "seconds": 0.0}
+    if resume_path is not None and resume_path.exists():
+        start, checkpoints, log = _restore(resume_path, net, opt)
+
+    keep_set = set(keep)
+    bar = tqdm(total=plan.total, initial=start, desc=desc, disable=not progress, leave=False)
+    block: list[float] = log.pop("open_block", [])
+    seconds_before, t0 = log["seconds"], time.perf_counter()
+    net.train()
+    for it in range(start, plan.total):
+        lr = learning_rate(cfg, it, plan.total)
+        for group in opt.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+        idx = batch_indices(plan, it)
+        top, left, flip = _augment(plan, it, len(idx), images.shape[1])
+        x = to_input(crop_batch(pixels, idx, top, left, flip, plan.input_size))
+        with compute.autocast_context():
+            logits = net(x)
+        loss = nn.functional.cross_entropy(logits.float(), targets[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        done = it + 1
+        block.append(loss.item())
+        if done in keep_set and done != plan.total:
+            checkpoints[done] = _snapshot(net)
+        if done % LOG_BLOCK == 0 or done == plan.total:
+            log["block_loss"].append(float(np.mean(block)))
+            log["block_end"].append(done)
+            block = []
+        if progress and (done % 10 == 0 or done == plan.total):
+            rate = (done - start) * plan.batch / max(1e-9, time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.0f}", refresh=False)
+        bar.update(1)
+        if resume_path is not None and done % resume_every == 0 and done != plan.total:
+            log["seconds"] = seconds_before + time.perf_counter() - t0
+            _save_resume(resume_path, done, net, opt, checkpoints, {**log, "open_block": block})
+        if stop_after_iterations is not None and done >= stop_after_iterations:
+            bar.close()
+            raise TrainingInterrupted(f"stopped after iteration {done} (test hook)")
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    log.update(
+        iterations=plan.total,
+        batch_size=plan.batch,
+        n_train=plan.n,
+        resumed_from=start,
+        seconds=seconds_before + elapsed,
+        # speed of this session only (a resumed run did part of the work earlier)
+        images_per_s=(plan.total - start) * plan.batch / max(1e-9, elapsed),
+    )
+    return {"state": _snapshot(net), "checkpoints": checkpoints, "log": log}
+
+
+def _save_resume(path: Path, it: int, net: nn.Module, opt: torch.optim.Optimizer,
+                 checkpoints: dict[int, StateDict], log: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(
+        {
+            "iteration": it,
+            "model": net.state_dict(),
+            "optimizer": opt.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "checkpoints": {str(k): v for k, v in checkpoints.items()},
+            "log": log,
+        },
+        buf,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _restore(path: Path, net: nn.Module, opt: torch.optim.Optimizer) -> tuple[int, dict, dict]:
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+    except Exception:  # an unreadable resume file only costs the work it held
+        path.unlink(missing_ok=True)
+        return 0, {}, {"block_loss": [], "block_end": [], "seconds": 0.0}
+    checkpoints = {int(k): v for k, v in saved["checkpoints"].items()}
+    return int(saved["iteration"]), checkpoints, saved["log"]
+
+
+def _fit(
+    net_cfg: NetConfig,
+    cfg: TrainConfig,
+    images: np.ndarray,
+    labels: np.ndarray,
+    resume_path: Path,
+    resume_every: int,
+    stop_after_iterations: int | None,
+    progress: bool,
+) -> dict[str, Any]:
+    subset = stratified_subset(np.asarray(labels), cfg.data_fraction, cfg.seed)
+    images, labels = images[subset], np.asarray(labels)[subset]
+    plan = make_plan(cfg, len(subset), net_cfg.input_size)
+    with deterministic(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        net = build(net_cfg)
+        return run_loop(
+            net, plan, images, labels,
+            keep=checkpoint_iterations(plan.total, cfg.n_checkpoints),
+            resume_path=resume_path, resume_every=resume_every,
+            stop_after_iterations=stop_after_iterations, progress=progress,
+            desc=f"train {net_cfg.width}/d{net_cfg.depth}",
+        )
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Deterministic algorithms on (warn-only where none exists), restored afterwards."""
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.utils.deterministic.fill_uninitialized_memory)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    # NaN-filling every torch.empty is a debugging aid that cost ~10 % of a step here.
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.utils.deterministic.fill_uninitialized_memory = before[2]
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 (first 24 hex) of a state dict's names, shapes and values, for cache keys."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().contiguous().cpu()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:24]
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def predict(model: nn.Module, images: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
+    """Logits (N, n_classes) float32 of centre crops, in eval mode, no augmentation."""
+    size = _input_size_of(model, images.shape[1])
+    pixels = torch.from_numpy(np.ascontiguousarray(images))
+    offset = (images.shape[1] - size) // 2
+    out = []
+    model.eval()
+    with torch.no_grad(), compute.autocast_context():
+        for s in range(0, len(images), batch_size):
+            idx = np.arange(s, min(s + batch_size, len(images)))
+            zeros = np.full(len(idx), offset)
+            x = to_input(crop_batch(pixels, idx, zeros, zeros, np.zeros(len(idx), bool), size))
+            out.append(model(x).float().numpy())
+    return np.concatenate(out)
+
+
+def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy of centre crops."""
+    return float(np.mean(predict(model, images).argmax(1) == np.asarray(labels)))
+
+
+def _input_size_of(model: nn.Module, image_size: int) -> int:
+    # Our networks carry their input size; for others assume Caffe's 227/256 crop.
+    return getattr(model, "input_size", None) or crop_size(image_size)

@@ -1,0 +1,192 @@
+import numpy as np
+import pytest
+import torch
+from transferlab import training as tr
+from transferlab.cache import Cache
+from transferlab.networks import NetConfig
+
+NET = NetConfig(width="tiny", depth=5, n_classes=4, input_size=14)
+FAST = tr.TrainConfig(epochs=2, batch_size=32, lr=0.02, n_checkpoints=4)
+
+
+def colour_task(n: int, size: int = 16, k: int = 4, seed: int = 0):
+    """Noise images whose class sets a colour patch at a random place: easy, not trivial."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    palette = np.array([[230, 40, 40], [40, 230, 40], [40, 40, 230], [230, 230, 40]])[:k]
+    images = rng.normal(128, 40, (n, size, size, 3))
+    for i in range(n):
+        y, x = rng.integers(0, size - 6, 2)
+        images[i, y : y + 6, x : x + 6] = palette[labels[i]]
+    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return colour_task(192)
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"schedule": "linear"}, "schedule='linear'.*cosine"),
+        ({"epochs": 0}, "epochs=0"),
+        ({"batch_size": 2.5}, "batch_size=2.5"),
+        ({"lr": 0.0}, "lr=0.0"),
+        ({"data_fraction": 0.0}, "data_fraction=0.0"),
+        ({"data_fraction": 1.5}, "data_fraction=1.5"),
+        ({"n_checkpoints": -1}, "n_checkpoints=-1"),
+    ],
+)
+def test_bad_train_config_fails_at_construction(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        tr.TrainConfig(**kwargs)
+
+
+def test_bad_data_fails_before_any_training(tmp_path, data, monkeypatch):
+    images, labels = data
+    monkeypatch.setattr(tr, "_fit", lambda *a, **k: pytest.fail("trained on bad data"))
+    cache = Cache(tmp_path)
+    cases = [
+        (images, labels + 4, "labels span"),  # label 7 >= n_classes=4
+        (images.astype(np.float32), labels, "uint8"),
+        (images[:, :, :12], labels, r"shape \(N, S, S, 3\)"),
+        (images[:, :12, :12], labels, "smaller than input_size=14"),
+        (images, labels[:-1], "labels must have shape"),
+    ]
+    for imgs, labs, needle in cases:
+        with pytest.raises(ValueError, match=needle):
+            tr.train(NET, FAST, imgs, labs, data_id={"t": 0}, cache=cache, progress=False)
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, data):
+    images, labels = data
+    full = tr.train(NET, FAST, images, labels, data_id={"t": 1}, cache=Cache(tmp_path / "a"),
+                    progress=False)
+    cache = Cache(tmp_path / "b")
+    with pytest.raises(tr.TrainingInterrupted):
+        tr.train(NET, FAST, images, labels, data_id={"t": 1}, cache=cache, progress=False,
+                 resume_every=4, stop_after_iterations=7)
+    resume_files = list((cache.root / "resume").glob("*.pt"))
+    assert len(resume_files) == 1  # iteration 4 was saved; 5-7 are lost, as in a kill
+    saved = torch.load(resume_files[0], weights_only=True)
+    assert saved["iteration"] == 4
+    resumed = tr.train(NET, FAST, images, labels, data_id={"t": 1}, cache=cache, progress=False,
+                       resume_every=4)
+    assert resumed.log["resumed_from"] == 4 and full.log["resumed_from"] == 0
+    assert _same(full.state, resumed.state)
+    assert full.checkpoints.keys() == resumed.checkpoints.keys()
+    for it in full.checkpoints:
+        assert _same(full.checkpoints[it], resumed.checkpoints[it])
+    assert full.log["block_loss"] == resumed.log["block_loss"]
+    assert not list((cache.root / "resume").glob("*.pt"))  # cleaned up after success
+
+
+def test_second_identical_request_loads_from_cache(tmp_path, data, monkeypatch):
+    images, labels = data
+    cache = Cache(tmp_path)
+    first = tr.train(NET, FAST, images, labels, data_id={"t": 2}, cache=cache, progress=False)
+    monkeypatch.setattr(tr, "_fit", lambda *a, **k: pytest.fail("trained again"))
+    second = tr.train(NET, FAST, images, labels, data_id={"t": 2}, cache=cache, progress=False)
+    assert _same(first.state, second.state)
+    assert first.key == second.key
+    # another data_id is another network
+    with pytest.raises(pytest.fail.Exception):
+        tr.train(NET, FAST, images, labels, data_id={"t": 3}, cache=cache, progress=False)
+
+
+def test_corrupt_cache_entry_is_recomputed(tmp_path, data, monkeypatch):
+    images, labels = data
+    cache = Cache(tmp_path)
+    first = tr.train(NET, FAST, images, labels, data_id={"t": 4}, cache=cache, progress=False)
+    (payload,) = (cache.root / "network").glob("*.pt")
+    payload.write_bytes(payload.read_bytes()[: payload.stat().st_size // 2])
+    calls = []
+    real_fit = tr._fit
+    monkeypatch.setattr(tr, "_fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    again = tr.train(NET, FAST, images, labels, data_id={"t": 4}, cache=cache, progress=False)
+    assert calls == [1]
+    assert _same(first.state, again.state)  # deterministic: the same weights again
+
+
+def test_seed_changes_the_weights(tmp_path, data):
+    images, labels = data
+    a = tr.train(NET, FAST, images, labels, data_id={"t": 5}, cache=Cache(tmp_path),
+                 progress=False)
+    cfg = tr.TrainConfig(**{**FAST.__dict__, "seed": 1})
+    b = tr.train(NET, cfg, images, labels, data_id={"t": 5}, cache=Cache(tmp_path),
+                 progress=False)
+    assert not torch.equal(a.state["conv1.0.weight"], b.state["conv1.0.weight"])
+
+
+def test_checkpoints_are_log_spaced_and_loadable(tmp_path, data):
+    images, labels = data
+    run = tr.train(NET, FAST, images, labels, data_id={"t": 6}, cache=Cache(tmp_path),
+                   progress=False)
+    total = 2 * (192 // 32)
+    assert run.log["iterations"] == total
+    its = sorted(run.checkpoints)
+    assert its == tr.checkpoint_iterations(total, 4) and its[0] == 1 and its[-1] == total
+    gaps = np.diff(np.log(its))
+    assert gaps.max() < 2 * gaps.min() + 0.5  # roughly even in log space
+    assert _same(run.checkpoints[total], run.state)
+    early = run.model(1)
+    assert not early.training
+    with pytest.raises(ValueError, match="iteration=3 is not one of"):
+        run.model(3)
+
+
+def test_training_learns_an_easy_task(tmp_path):
+    images, labels = colour_task(384, seed=1)
+    test_images, test_labels = colour_task(256, seed=2)
+    cfg = tr.TrainConfig(epochs=4, batch_size=32, lr=0.02, n_checkpoints=0)
+    run = tr.train(NET, cfg, images, labels, data_id={"t": 7}, cache=Cache(tmp_path),
+                   progress=False)
+    assert run.log["block_loss"][-1] < run.log["block_loss"][0]
+    assert tr.accuracy(run.model(), test_images, test_labels) > 0.6  # chance is 0.25
+    assert run.log["images_per_s"] > 0
+
+
+def test_stratified_subset_is_nested_and_keeps_class_balance():
+    labels = np.repeat(np.arange(5), [40, 40, 40, 40, 8])
+    half = tr.stratified_subset(labels, 0.5, seed=0)
+    quarter = tr.stratified_subset(labels, 0.25, seed=0)
+    assert set(quarter) <= set(half)
+    assert np.bincount(labels[half]).tolist() == [20, 20, 20, 20, 4]
+    assert np.bincount(labels[quarter]).tolist() == [10, 10, 10, 10, 2]
+    assert not np.array_equal(tr.stratified_subset(labels, 0.5, seed=1), half)
+    assert len(tr.stratified_subset(labels, 1.0, seed=0)) == len(labels)
+
+
+def test_data_fraction_trains_on_fewer_images(tmp_path, data):
+    images, labels = data
+    cfg = tr.TrainConfig(epochs=1, batch_size=16, data_fraction=0.25, n_checkpoints=0)
+    run = tr.train(NET, cfg, images, labels, data_id={"t": 8}, cache=Cache(tmp_path),
+                   progress=False)
+    assert run.log["n_train"] == len(tr.stratified_subset(labels, 0.25, seed=0))
+    assert run.log["n_train"] < len(labels) // 3
+
+
+def test_crop_batch_crops_and_mirrors():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 10, 10, 3), dtype=np.uint8)
+    idx, top, left = np.array([2, 0]), np.array([1, 3]), np.array([2, 0])
+    flip = np.array([False, True])
+    out = tr.crop_batch(torch.from_numpy(images), idx, top, left, flip, 6).numpy()
+    np.testing.assert_array_equal(out[0], images[2, 1:7, 2:8])
+    np.testing.assert_array_equal(out[1], images[0, 3:9, 0:6][:, ::-1])
+
+
+def test_learning_rate_schedules():
+    cos = tr.TrainConfig(lr=0.1, warmup=0.1)
+    assert tr.learning_rate(cos, 0, 100) == pytest.approx(0.01)
+    assert tr.learning_rate(cos, 10, 100) == pytest.approx(0.1)
+    assert tr.learning_rate(cos, 99, 100) < 0.001
+    step = tr.TrainConfig(lr=0.1, warmup=0.0, schedule="step")
+    assert [tr.learning_rate(step, i, 100) for i in (0, 60, 90)] == pytest.approx(
+        [0.1, 0.01, 0.001]
+    )
