@@ -500,7 +500,7 @@ def state_digest(state: Mapping[str, torch.Tensor]) -> str:
     """SHA-256 (first 24 hex) of a state dict's names, shapes and values, for cache keys."""
     h = hashlib.sha256()
     for name in sorted(state):
-        t = state[name].detach().contiguous().cpu()
+        t = state[name].detach().contiguous().cpu().reshape(-1)
         h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:24]

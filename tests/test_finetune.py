@@ -1,0 +1,113 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from transferlab import finetune as fn
+from transferlab import training as tr
+from transferlab.cache import Cache
+from transferlab.networks import NetConfig
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny networks gain nothing from 2 threads, and 2 spinning threads stall badly when
+    # other jobs share the 2 cores; restore the caller's setting afterwards.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+SOURCE = NetConfig(width="tiny", depth=5, n_classes=4, input_size=14)
+
+
+def colour_task(n: int, k: int, seed: int, size: int = 16):
+    """Noise images whose class sets the colour of a patch at a random place."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    palette = np.array([[230, 40, 40], [40, 230, 40], [40, 40, 230], [230, 230, 40],
+                        [40, 230, 230]])[:k]
+    images = rng.normal(128, 40, (n, size, size, 3))
+    for i in range(n):
+        y, x = rng.integers(0, size - 6, 2)
+        images[i, y : y + 6, x : x + 6] = palette[labels[i]]
+    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def source_state(tmp_path_factory):
+    images, labels = colour_task(256, 4, seed=0)
+    cfg = tr.TrainConfig(epochs=2, batch_size=32, lr=0.02, n_checkpoints=0)
+    run = tr.train(SOURCE, cfg, images, labels, data_id={"src": 0},
+                   cache=Cache(tmp_path_factory.mktemp("src")), progress=False)
+    return run.state
+
+
+def test_finetune_config_is_validated_and_lower_lr_than_source():
+    assert fn.FinetuneConfig().lr < tr.TrainConfig().lr
+    with pytest.raises(ValueError, match="head_lr_mult=0"):
+        fn.FinetuneConfig(head_lr_mult=0)
+    with pytest.raises(ValueError, match="schedule='poly'"):
+        fn.FinetuneConfig(schedule="poly")
+
+
+def test_finetune_replaces_fc8_and_improves_train_accuracy(tmp_path, source_state):
+    # target: 3 classes told apart by colours partly unseen by the source
+    images, labels = colour_task(320, 5, seed=3)
+    keep = labels >= 2
+    images, labels = images[keep], labels[keep] - 2
+    cfg = fn.FinetuneConfig(epochs=4, batch_size=32, lr=0.01)
+    state = fn.finetune(SOURCE, source_state, images, labels, 3, cfg, data_id={"tgt": 0},
+                        cache=Cache(tmp_path), progress=False)
+    target_cfg = dataclasses.replace(SOURCE, n_classes=3)
+    assert state["fc8.1.weight"].shape[0] == 3 and state["fc8.1.bias"].shape == (3,)
+    tuned = tr.load(target_cfg, state)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        untuned = tr.load(target_cfg, {**source_state, **_fresh_head(3)})
+    before = tr.accuracy(untuned, images, labels)
+    after = tr.accuracy(tuned, images, labels)
+    assert after > 0.8 and after > before + 0.2, (before, after)
+    # the body moved too, but stayed near the source (low learning rate)
+    diff = (state["conv1.0.weight"] - source_state["conv1.0.weight"]).norm()
+    assert 0 < diff < 0.5 * source_state["conv1.0.weight"].norm()
+
+
+def _fresh_head(n_classes: int) -> dict:
+    from transferlab.networks import build, replace_head
+
+    net = replace_head(build(SOURCE), n_classes)
+    return {k: v for k, v in net.state_dict().items() if k.startswith("fc8")}
+
+
+def test_finetune_is_cached_and_extra_data_changes_the_result(tmp_path, source_state,
+                                                              monkeypatch):
+    images, labels = colour_task(64, 4, seed=4)
+    extra = colour_task(64, 4, seed=5)
+    cfg = fn.FinetuneConfig(epochs=1, batch_size=16)
+    cache = Cache(tmp_path)
+    plain = fn.finetune(SOURCE, source_state, images, labels, 4, cfg, data_id={"tgt": 1},
+                        cache=cache, progress=False)
+    with_extra = fn.finetune(SOURCE, source_state, images, labels, 4, cfg, extra=extra,
+                             data_id={"tgt": 1, "extra": "seed5"}, cache=cache, progress=False)
+    assert not torch.equal(plain["fc8.1.weight"], with_extra["fc8.1.weight"])
+    monkeypatch.setattr(fn, "run_loop", lambda *a, **k: pytest.fail("fine-tuned again"))
+    again = fn.finetune(SOURCE, source_state, images, labels, 4, cfg, data_id={"tgt": 1},
+                        cache=cache, progress=False)
+    assert all(torch.equal(plain[k], again[k]) for k in plain)
+
+
+def test_bad_target_data_fails_before_training(tmp_path, source_state, monkeypatch):
+    images, labels = colour_task(32, 4, seed=6)
+    cfg = fn.FinetuneConfig(epochs=1)
+    monkeypatch.setattr(fn, "run_loop", lambda *a, **k: pytest.fail("trained on bad data"))
+    with pytest.raises(ValueError, match="n_classes=3"):
+        fn.finetune(SOURCE, source_state, images, labels, 3, cfg, data_id={}, cache=Cache(tmp_path),
+                    progress=False)
+    with pytest.raises(ValueError, match="n_classes=1"):
+        fn.finetune(SOURCE, source_state, images, labels * 0, 1, cfg, data_id={},
+                    cache=Cache(tmp_path), progress=False)
+    bad_extra = (images, labels + 10)
+    with pytest.raises(ValueError, match="labels span"):
+        fn.finetune(SOURCE, source_state, images, labels, 4, cfg, extra=bad_extra, data_id={},
+                    cache=Cache(tmp_path), progress=False)
