@@ -70,6 +70,22 @@ def test_whitening_decorrelates_the_fit_set_and_keeps_only_its_rank():
     np.testing.assert_allclose(1 / small.scale**2, top, rtol=1e-6)
     with pytest.raises(ValueError, match="dim=13"):
         R.fit_whitening(X, dim=13)
+    full = R.fit_whitening(X)
+    np.testing.assert_allclose(np.abs(full.truncate(6).components), np.abs(w.components), atol=1e-5)
+    np.testing.assert_allclose(full.truncate(6).scale, w.scale, rtol=1e-5)
+    with pytest.raises(ValueError, match="dim=13"):
+        full.truncate(13)
+
+
+def test_whitening_of_patch_stacks_subsamples_rows_evenly(monkeypatch):
+    rng = np.random.default_rng(6)
+    patches = rng.normal(size=(20, 5, 8))
+    monkeypatch.setattr(R, "_MAX_FIT_ROWS", 50)
+    w = R.fit_whitening(patches, dim=3)
+    flat = patches.reshape(100, 8)
+    ref = R.fit_whitening(flat[np.linspace(0, 99, 50).round().astype(int)], dim=3)
+    np.testing.assert_allclose(w.scale, ref.scale)
+    assert not np.allclose(w.scale, R.fit_whitening(flat[:50], dim=3).scale)
 
 
 def test_embed_is_l2_whiten_l2():

@@ -19,6 +19,7 @@ from .tasks import RetrievalTruth
 RETRIEVAL_METRICS = ("retrieval_map", "ns_score")
 _NULL_RTOL = 1e-10  # eigenvalues below this fraction of the largest are the null space: dropped
 _WHITEN_RTOL = 1e-5  # floor (fraction of the largest) under eigenvalues before 1/sqrt
+_MAX_FIT_ROWS = 20_000  # PCA fit rows beyond this add little and cost memory (N x D floats)
 _CHUNK_BYTES = 64 * 2**20  # one block of spatial distances (temporaries: ~3x this)
 
 
@@ -48,6 +49,13 @@ class Whitening:
     def dim(self) -> int:
         return int(self.components.shape[0])
 
+    def truncate(self, dim: int) -> Whitening:
+        """The first `dim` components: equal to fitting with `dim`, without refitting (a PCA
+        dimension sweep fits once at full size)."""
+        if not 1 <= dim <= self.dim:
+            raise ValueError(f"dim={dim} must be in 1..{self.dim}")
+        return Whitening(self.mean, self.components[:dim], self.scale[:dim])
+
 
 def l2_normalize(X: np.ndarray) -> np.ndarray:
     """Rows (last axis) to unit length; zero rows stay zero."""
@@ -61,6 +69,7 @@ def fit_whitening(X_fit: np.ndarray, dim: int | None = None, whiten: bool = True
     Fit it on held-out images, never on the queries. `dim` None keeps every non-null
     component; fewer than `dim` come back when the fit set has lower rank (see `.dim`).
     Eigenvalues are floored at 1e-5 of the largest so that whitening cannot blow up noise.
+    More than 20,000 rows (e.g. 30 patches of many images) are subsampled evenly.
     """
     X = _features(X_fit, "X_fit").reshape(-1, np.shape(X_fit)[-1])
     n, d = X.shape
@@ -68,9 +77,12 @@ def fit_whitening(X_fit: np.ndarray, dim: int | None = None, whiten: bool = True
         raise ValueError(f"X_fit has {n} rows; PCA needs at least 2")
     if dim is not None and not 1 <= dim <= d:
         raise ValueError(f"dim={dim} must be in 1..{d} (the feature dimension) or None")
-    X = l2_normalize(X.astype(np.float64))
-    mean = X.mean(axis=0)
-    Xc = X - mean
+    if n > _MAX_FIT_ROWS:
+        X = X[np.linspace(0, n - 1, _MAX_FIT_ROWS).round().astype(int)]
+        n = _MAX_FIT_ROWS
+    X = l2_normalize(X.astype(np.float32))
+    mean = X.mean(axis=0, dtype=np.float64)
+    Xc = X - mean.astype(np.float32)
     k = min(d, n) if dim is None else min(dim, d, n)
     lam, vecs = _top_eigh(Xc, k)
     keep = lam > _NULL_RTOL * lam[0]
@@ -86,7 +98,14 @@ def _top_eigh(Xc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k eigenpairs (decreasing) of the covariance of centered rows, via the smaller of
     the covariance (D x D) and the Gram matrix (N x N)."""
     n, d = Xc.shape
-    small = Xc.T @ Xc if d <= n else Xc @ Xc.T
+    if d <= n:  # accumulate in float64, a few thousand rows at a time (memory)
+        small = np.zeros((d, d))
+        for r in range(0, n, 4096):
+            chunk = Xc[r : r + 4096].astype(np.float64)
+            small += chunk.T @ chunk
+    else:
+        Xc = Xc.astype(np.float64)
+        small = Xc @ Xc.T
     m = small.shape[0]
     lam, U = scipy.linalg.eigh(small, subset_by_index=[m - k, m - 1])
     lam, U = lam[::-1].clip(min=0) / n, U[:, ::-1]
