@@ -200,3 +200,37 @@ def test_learning_rate_schedules():
     assert [tr.learning_rate(step, i, 100) for i in (0, 60, 90)] == pytest.approx(
         [0.1, 0.01, 0.001]
     )
+
+
+def test_compute_policy_is_explicit_and_validated(monkeypatch):
+    from transferlab import compute
+
+    before = torch.get_num_threads()
+    try:
+        assert compute.configure_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="n=0 threads"):
+        compute.configure_threads(0)
+    monkeypatch.setenv("TRANSFERLAB_PRECISION", "fp16")
+    with pytest.raises(ValueError, match=r"TRANSFERLAB_PRECISION='fp16'.*bf16"):
+        compute.precision()
+    monkeypatch.setenv("TRANSFERLAB_PRECISION", "fp32")
+    monkeypatch.setenv("TRANSFERLAB_CHANNELS_LAST", "0")
+    assert compute.precision_id() == {"precision": "fp32", "channels_last": False}
+    with compute.autocast_context():
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setenv("TRANSFERLAB_PRECISION", "bf16")
+    with compute.autocast_context():
+        assert torch.is_autocast_enabled("cpu")
+
+
+def test_precision_is_part_of_the_cache_key(tmp_path, data, monkeypatch):
+    images, labels = data
+    cache = Cache(tmp_path)
+    monkeypatch.setenv("TRANSFERLAB_PRECISION", "fp32")
+    a = tr.train(NET, FAST, images, labels, data_id={"t": 9}, cache=cache, progress=False)
+    monkeypatch.setenv("TRANSFERLAB_PRECISION", "bf16")
+    b = tr.train(NET, FAST, images, labels, data_id={"t": 9}, cache=cache, progress=False)
+    assert a.key != b.key
+    assert not torch.equal(a.state["conv1.0.weight"], b.state["conv1.0.weight"])

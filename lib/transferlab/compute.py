@@ -58,11 +58,16 @@ def precision() -> str:
 
 
 def use_channels_last() -> bool:
-    """Whether models and inputs use channels-last memory.
+    """Whether models and inputs use channels-last memory ($TRANSFERLAB_CHANNELS_LAST=0|1).
 
     Measured ~2x faster for both fp32 and bf16 with oneDNN's convolutions; the layout does
     not change which numbers are computed beyond summation order.
     """
+    env = os.environ.get("TRANSFERLAB_CHANNELS_LAST")
+    if env:
+        if env not in ("0", "1"):
+            raise ValueError(f"TRANSFERLAB_CHANNELS_LAST={env!r} is not one of ('0', '1')")
+        return env == "1"
     return torch.backends.mkldnn.is_available()
 
 

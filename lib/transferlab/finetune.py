@@ -36,7 +36,7 @@ __all__ = ["FinetuneConfig", "finetune", "SCHEDULES"]
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """SGD from the source weights; `lr` should be well below the source's (0.05 default)."""
+    """SGD from the source weights; `lr` should be well below the source's (0.03 default)."""
 
     epochs: int = 10
     batch_size: int = 64

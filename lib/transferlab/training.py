@@ -59,11 +59,11 @@ class TrainConfig:
 
     epochs: int = 10
     batch_size: int = 128
-    lr: float = 0.05
+    lr: float = 0.03
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "cosine"
-    warmup: float = 0.02  # fraction of iterations with a linear learning-rate ramp
+    warmup: float = 0.05  # fraction of iterations with a linear learning-rate ramp
     seed: int = 0
     data_fraction: float = 1.0
     n_checkpoints: int = 8
