@@ -274,7 +274,7 @@ class Study:
             dist = retrieval.spatial_distance(q, db)
         else:
             q, db = retrieval.embed(feats["query"], white), retrieval.embed(feats["database"], white)
-            dist = retrieval.pairwise_distance(q, db)
+            dist = retrieval.euclidean_distances(q, db)
         score, per_query = retrieval.evaluate_retrieval(spec.metric, dist, data.truth)
         lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1),
                                       len(per_query), n_boot=self.profile.n_boot, seed=seed,
@@ -282,7 +282,7 @@ class Study:
         # Validation on the train split (pairs of views of other instances).
         emb = retrieval.embed(feats["train"], white)
         vtruth = validation_truth(spec.name, self.world)
-        vdist = retrieval.pairwise_distance(emb[vtruth.query_in_db], emb)
+        vdist = retrieval.euclidean_distances(emb[vtruth.query_in_db], emb)
         val_metric = "retrieval_map"
         cv, _ = retrieval.evaluate_retrieval(val_metric, vdist, vtruth)
         if spec.metric == "ns_score":

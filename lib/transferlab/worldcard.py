@@ -79,14 +79,14 @@ def raw_pixel_score(study: Study, task: str, seed: int = 0) -> dict[str, float]:
         white = retrieval.fit_whitening(_pixels(data.images["train"]), None)
         q = retrieval.embed(_pixels(data.images["query"]), white)
         db = retrieval.embed(_pixels(data.images["database"]), white)
-        score, per_query = retrieval.evaluate_retrieval(spec.metric, retrieval.pairwise_distance(q, db),
+        score, per_query = retrieval.evaluate_retrieval(spec.metric, retrieval.euclidean_distances(q, db),
                                                         data.truth)
         lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1), len(per_query),
                                       n_boot=study.profile.n_boot, seed=seed, vectorized=True)
         emb = retrieval.embed(_pixels(data.images["train"]), white)
         vt = validation_truth(task, study.world)
         cv, _ = retrieval.evaluate_retrieval("retrieval_map",
-                                             retrieval.pairwise_distance(emb[vt.query_in_db], emb), vt)
+                                             retrieval.euclidean_distances(emb[vt.query_in_db], emb), vt)
         return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
     probe = LinearProbe(spec.kind, spec.metric, study.profile.probe).fit(
         _pixels(data.images["train"]), data.labels["train"])
