@@ -23,6 +23,10 @@ FACTORS = ("width", "depth", "early_stopping", "source_task", "layer", "dim_redu
 
 
 def study_for(params, progress: bool = True) -> Study:
+    if params.profile == "real":
+        from .real.study import RealStudy  # torchvision datasets and networks: loaded only here
+
+        return RealStudy.from_params(params, progress=progress)
     return Study(get_profile(params.profile), progress=progress)
 
 
