@@ -56,7 +56,10 @@ def env(tmp_path_factory):
         mp.setenv("TRANSFERLAB_THREADS", "1")
         mp.setenv("TORCH_HOME", str(base / "torch"))  # no ImageNet weights in this hub cache
         mp.delenv("TRANSFERLAB_DATA", raising=False)
+        old = torch.hub.get_dir()
+        torch.hub.set_dir(str(base / "torch" / "hub"))  # set_dir outranks TORCH_HOME
         yield base
+        torch.hub.set_dir(old)
 
 
 # ---------------------------------------------------------------- fake datasets
