@@ -33,8 +33,14 @@ VERDICTS = {"reproduced", "not reproduced", "inconclusive"}
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
+    """One cold batch run of the smoke profile (its own cache, inherited by the kernels)."""
     out = tmp_path_factory.mktemp("reports")
-    records = runner.run_study("smoke", out=out, progress_bar=False, log_output=False)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TRANSFERLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+    try:
+        records = runner.run_study("smoke", out=out, progress_bar=False, log_output=False)
+    finally:
+        mp.undo()
     return out / "smoke", {r.name: r for r in records}
 
 
@@ -110,7 +116,8 @@ def test_html_is_self_contained(smoke_run, name):
 def test_batch_tables_and_claims(smoke_run):
     folder, _ = smoke_run
     table = pd.read_csv(folder / "results.csv")
-    assert {"factor", "level", "task", "score", "notebook"} <= set(table.columns)
+    assert {"factor", "level", "task", "score"} <= set(table.columns)
+    assert {"world", "width", "depth", "layer", "optimized"} <= set(table.factor)
     claims = pd.read_csv(folder / "claims.csv")
     assert list(claims.columns[:4]) == ["claim", "factor", "verdict", "evidence"]
     assert claims.factor.nunique() >= 9

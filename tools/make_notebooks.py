@@ -14,7 +14,8 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMON = {"profile": '"quick"', "tasks": "[]", "seeds": "[]", "output_dir": '""'}
+COMMON = {"profile": '"quick"', "tasks": "[]", "seeds": "[]", "output_dir": '""',
+          "data_root": '""', "weights": '""'}
 
 FACTORS = {
     "01_width": dict(
@@ -102,7 +103,11 @@ def code(text: str, tags: tuple[str, ...] = ()):
 
 
 def parameters(extra: dict[str, str]) -> str:
-    lines = [f"{k} = {v}" for k, v in {**COMMON, **extra}.items()]
+    notes = {"profile": "smoke, quick, full or real", "tasks": "empty: the profile default",
+             "seeds": "empty: the profile default", "output_dir": "empty: write nothing",
+             "data_root": "real profile: datasets folder", "weights": "real profile: weights"}
+    lines = [f"{k} = {v}" + (f"  # {notes[k]}" if k in notes else "")
+             for k, v in {**COMMON, **extra}.items()]
     return "# papermill parameters: plain values only (checked by the next cell)\n" + "\n".join(lines)
 
 

@@ -30,8 +30,14 @@ def study_for(params, progress: bool = True) -> Study:
     return Study(get_profile(params.profile), progress=progress)
 
 
-def tasks_for(study: Study, params, kinds: Sequence[str] | None = None) -> tuple[str, ...]:
-    tasks = check_tasks(params.tasks or study.profile.tasks)
+def tasks_for(study: Study, params, kinds: Sequence[str] | None = None,
+              network_per_level: bool = False) -> tuple[str, ...]:
+    """The notebook's tasks: as given, else the profile's default (a subset for the factors
+    that train a network per level, where the profile says so)."""
+    default = study.profile.tasks
+    if network_per_level and study.profile.network_tasks:
+        default = study.profile.network_tasks
+    tasks = check_tasks(params.tasks or default)
     if kinds is not None:
         tasks = tuple(t for t in tasks if TASKS[t].kind in kinds)
     return tasks
@@ -69,12 +75,12 @@ def early_stopping_levels(study: Study, layer: str, seed: int = 0) -> list[Level
 
 def run_width(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
-    return _grid(study, params, "width", width_levels(params.widths))
+    return _grid(study, params, "width", width_levels(params.widths), network_per_level=True)
 
 
 def run_depth(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
-    return _grid(study, params, "depth", depth_levels(params.depths))
+    return _grid(study, params, "depth", depth_levels(params.depths), network_per_level=True)
 
 
 def run_source_task(params, study: Study | None = None) -> pd.DataFrame:
@@ -84,7 +90,8 @@ def run_source_task(params, study: Study | None = None) -> pd.DataFrame:
 
 def run_data_size(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
-    return _grid(study, params, "data_size", data_size_levels(params.fractions))
+    return _grid(study, params, "data_size", data_size_levels(params.fractions),
+                 network_per_level=True)
 
 
 def run_early_stopping(params, study: Study | None = None) -> pd.DataFrame:
@@ -92,10 +99,12 @@ def run_early_stopping(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
     for layer in params.layers:
         networks.check_layer(networks.NetConfig(), layer)
+    tasks_for(study, params, network_per_level=True)  # bad task names fail before training
     tables = []
     for layer in params.layers:
         factor = "early_stopping" if layer == "fc6" else f"early_stopping:{layer}"
-        tables.append(_grid(study, params, factor, early_stopping_levels(study, layer)))
+        tables.append(_grid(study, params, factor, early_stopping_levels(study, layer),
+                            network_per_level=True))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -156,11 +165,9 @@ def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
 # The candidate settings Table 6 chooses from, per task, by cross-validation on train only.
 def optimized_candidates(study: Study, task: str) -> list[Representation]:
     kind = TASKS[task].kind
-    depths = (5, 9, 13)
-    cands = [replace(STANDARD, source=s) for s in ("objects", "hybrid", "concat")]
-    cands += [replace(STANDARD, width=w) for w in ("small", "large")]
-    cands += [replace(STANDARD, depth=d) for d in depths if d != 5]
-    cands += [replace(STANDARD, layer=layer) for layer in ("conv4", "conv5", "fc7", "fc8")]
+    cands = [replace(STANDARD, source=s) for s in ("hybrid", "concat")]
+    cands += [replace(STANDARD, width="large"), replace(STANDARD, depth=13)]
+    cands += [replace(STANDARD, layer=layer) for layer in ("conv3", "conv4", "conv5", "fc7", "fc8")]
     if kind == "retrieval":
         cands += [replace(STANDARD, layer="conv5", pooling=p) for p in (2, 3)]
         cands += [replace(STANDARD, pca_dim=d) for d in (64, 256)]
@@ -251,8 +258,7 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
         if base not in {c.factor for c in claims.CLAIMS.values()}:
             continue
         v = claims.verdicts(table[table.factor == factor].assign(factor=base), base)
-        if layer:
-            v["claim"] = v["claim"] + f" ({layer})"
+        v["claim"] = [claims.CLAIMS[k].text + (f" ({layer})" if layer else "") for k in v.claim]
         parts.append(v)
     if not parts:
         return pd.DataFrame(columns=["claim", "factor", "verdict", "evidence"])

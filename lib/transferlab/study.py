@@ -23,7 +23,7 @@ from .cache import Cache
 from .finetune import FinetuneConfig, finetune
 from .probes import LinearProbe
 from .profiles import Profile, get_profile
-from .tasks import TaskData
+from .tasks import RetrievalTruth, TaskData
 from .world import SOURCES, TARGETS, TASKS, WorldConfig, load_split, load_task, validation_truth
 
 REPRESENTATION_SOURCES = SOURCES + ("concat",)
@@ -112,6 +112,7 @@ class Study:
         self.cache = cache if cache is not None else Cache()
         self.progress = progress
         self._models: dict = {}
+        self._networks: dict = {}
         self._tasks: dict[str, TaskData] = {}
         compute.configure_threads()
 
@@ -132,7 +133,14 @@ class Study:
 
     def network(self, source: str, width: str = "medium", depth: int = 5, fraction: float = 1.0,
                 seed: int = 0) -> training.TrainedNet:
-        """The source network, trained once and then loaded from the cache."""
+        """The source network, trained once and then loaded from the cache (once per Study)."""
+        key = (source, width, depth, fraction, seed)
+        if key not in self._networks:
+            self._networks[key] = self._train(source, width, depth, fraction, seed)
+        return self._networks[key]
+
+    def _train(self, source: str, width: str, depth: int, fraction: float,
+               seed: int) -> training.TrainedNet:
         images, labels = load_split(source, "train", self.world, self.cache)
         net_cfg = networks.NetConfig(width=width, depth=depth, n_classes=TASKS[source].n_classes,
                                      input_size=self.input_size)
@@ -154,7 +162,8 @@ class Study:
         its = sorted(net.checkpoints)
         if not 0 <= checkpoint < len(its):
             raise ValueError(f"checkpoint={checkpoint!r} must index one of {len(its)} snapshots")
-        return its[checkpoint]
+        # The last snapshot is the final network: same weights, same cache entries.
+        return None if checkpoint == len(its) - 1 else its[checkpoint]
 
     def checkpoint_iterations(self, seed: int = 0, rep: Representation = STANDARD) -> list[int]:
         net = self.network(rep.source, rep.width, rep.depth, rep.fraction, seed)
@@ -256,12 +265,11 @@ class Study:
         if rep.pca_dim:
             xtr, xte = _pca(xtr, xte, rep.pca_dim)
         probe = LinearProbe(spec.kind, spec.metric, replace(self.profile.probe, seed=seed))
-        probe.fit(xtr, ytr)
+        probe.fit(xtr, _trainable(ytr))
         dec = probe.decision(xte)
-        score = metrics.classification_score(spec.metric, dec, yte)
-        lo, hi = metrics.bootstrap_ci(
-            lambda idx: metrics.classification_score(spec.metric, dec[idx], yte[idx]),
-            len(yte), n_boot=self.profile.n_boot, seed=seed)
+        score = _score(spec.metric, dec, yte)
+        lo, hi = metrics.bootstrap_ci(lambda idx: _score(spec.metric, dec[idx], yte[idx]),
+                                      len(yte), n_boot=self.profile.n_boot, seed=seed)
         return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": probe.cv_score_}
 
     def _evaluate_retrieval(self, rep, data: TaskData, feats, seed):
@@ -279,12 +287,7 @@ class Study:
         lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1),
                                       len(per_query), n_boot=self.profile.n_boot, seed=seed,
                                       vectorized=True)
-        # Validation on the train split (pairs of views of other instances).
-        emb = retrieval.embed(feats["train"], white)
-        vtruth = validation_truth(spec.name, self.world)
-        vdist = retrieval.euclidean_distances(emb[vtruth.query_in_db], emb)
-        val_metric = "retrieval_map"
-        cv, _ = retrieval.evaluate_retrieval(val_metric, vdist, vtruth)
+        cv = validation_score(feats["train"], validation_truth(spec.name, self.world), cfg.pca_dim)
         if spec.metric == "ns_score":
             cv = cv * 4 / 100  # keep the validation score in the task's unit
         return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
@@ -325,6 +328,41 @@ class Study:
                          "metric": spec.metric, "seed": seed,
                          "representation": lv.rep.label(), **out})
         return results.frame(rows)
+
+
+def _trainable(y: np.ndarray) -> np.ndarray:
+    """Labels a probe trains on: VOC's int8 {1, 0 = difficult, -1} become {1, 0}."""
+    return (y == 1).astype(np.uint8) if y.dtype == np.int8 else y
+
+
+def _score(metric: str, decision: np.ndarray, y: np.ndarray) -> float:
+    """The task's metric; VOC-style int8 labels mark difficult images, which count as neither."""
+    if y.dtype == np.int8:
+        labels, difficult = metrics.voc_gt_split(y)
+        return 100.0 * metrics.voc07_map(decision, labels, difficult)
+    return metrics.classification_score(metric, decision, y)
+
+
+def validation_score(x: np.ndarray, truth, pca_dim: int | None) -> float:
+    """Two-fold retrieval mAP on the train split's pairs of views of other instances.
+
+    Whitening fitted on the very images it embeds makes them equidistant (n < d), so each
+    half of the pairs is scored with whitening fitted on the other half.
+    """
+    own = truth.query_in_db
+    halves = np.array_split(np.arange(len(own)), 2)
+    scores = []
+    for fit, held in (halves, halves[::-1]):
+        fit_rows = np.concatenate([[own[q], truth.positives[q][0]] for q in fit])
+        rows = np.concatenate([[own[q], truth.positives[q][0]] for q in held])
+        white = retrieval.fit_whitening(x[fit_rows], pca_dim)
+        emb = retrieval.embed(x[rows], white)
+        sub = RetrievalTruth(tuple(np.array([2 * i + 1]) for i in range(len(held))),
+                             tuple(np.zeros(0, np.int64) for _ in held),
+                             np.arange(len(held)) * 2)
+        dist = retrieval.euclidean_distances(emb[sub.query_in_db], emb)
+        scores.append(retrieval.evaluate_retrieval("retrieval_map", dist, sub)[0])
+    return float(np.mean(scores))
 
 
 def _pca(xtr: np.ndarray, xte: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from . import metrics, results, retrieval
 from .probes import LinearProbe
-from .study import Study
+from .study import Study, validation_score
 from .tasks import TaskData
 from .world import TASKS, validation_truth
 
@@ -83,10 +83,9 @@ def raw_pixel_score(study: Study, task: str, seed: int = 0) -> dict[str, float]:
                                                         data.truth)
         lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1), len(per_query),
                                       n_boot=study.profile.n_boot, seed=seed, vectorized=True)
-        emb = retrieval.embed(_pixels(data.images["train"]), white)
-        vt = validation_truth(task, study.world)
-        cv, _ = retrieval.evaluate_retrieval("retrieval_map",
-                                             retrieval.euclidean_distances(emb[vt.query_in_db], emb), vt)
+        cv = validation_score(_pixels(data.images["train"]), validation_truth(task, study.world), None)
+        if spec.metric == "ns_score":
+            cv = cv * 4 / 100
         return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
     probe = LinearProbe(spec.kind, spec.metric, study.profile.probe).fit(
         _pixels(data.images["train"]), data.labels["train"])
