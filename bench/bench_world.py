@@ -15,7 +15,6 @@ from datetime import date
 
 import numpy as np
 import torch
-
 from transferlab.world import TASKS, generate
 
 

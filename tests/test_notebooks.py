@@ -17,7 +17,6 @@ import pandas as pd
 import papermill as pm
 import pytest
 import yaml
-
 from transferlab import params, runner
 from transferlab.profiles import get_profile
 

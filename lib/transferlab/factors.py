@@ -15,8 +15,7 @@ import pandas as pd
 
 from . import networks, results
 from .profiles import get_profile
-from .study import STANDARD, Level, Representation, Study, check_tasks
-from .world import TASKS
+from .study import STANDARD, Level, Representation, Study
 
 FACTORS = ("width", "depth", "early_stopping", "source_task", "layer", "dim_reduction",
            "fine_tuning", "data_size")
@@ -37,9 +36,9 @@ def tasks_for(study: Study, params, kinds: Sequence[str] | None = None,
     default = study.profile.tasks
     if network_per_level and study.profile.network_tasks:
         default = study.profile.network_tasks
-    tasks = check_tasks(params.tasks or default)
+    tasks = study.check_tasks(params.tasks or default or study.default_tasks())
     if kinds is not None:
-        tasks = tuple(t for t in tasks if TASKS[t].kind in kinds)
+        tasks = tuple(t for t in tasks if study.task_spec(t).kind in kinds)
     return tasks
 
 
@@ -80,7 +79,13 @@ def run_width(params, study: Study | None = None) -> pd.DataFrame:
 
 def run_depth(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
-    return _grid(study, params, "depth", depth_levels(params.depths), network_per_level=True)
+    if study.profile.name == "real":
+        from .real.study import depth_levels as real_depth_levels
+
+        levels = real_depth_levels(params.depths)
+    else:
+        levels = depth_levels(params.depths)
+    return _grid(study, params, "depth", levels, network_per_level=True)
 
 
 def run_source_task(params, study: Study | None = None) -> pd.DataFrame:
@@ -138,7 +143,7 @@ def dim_levels(dims: Sequence[int], full: int) -> list[Level]:
 
 def run_dim_reduction(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
-    full = networks.NetConfig().fc6
+    full = study.feature_dim()
     return _grid(study, params, "dim_reduction", dim_levels(params.dims, full))
 
 
@@ -154,6 +159,8 @@ def run_fine_tuning(params, study: Study | None = None) -> pd.DataFrame:
 def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
     """Table 5: fine-tuning with extra labelled data of the same classes from another source."""
     study = study or study_for(params)
+    if study.profile.name == "real":
+        return results.empty()  # Table 5 is defined on the world's breeds task
     base = replace(STANDARD, layer="fc7")
     levels = [Level("standard", 0, base), Level("FT target", 1, replace(base, finetune="target")),
               Level("FT target + extra", 2, replace(base, finetune="target+extra"))]
@@ -164,7 +171,11 @@ def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
 
 # The candidate settings Table 6 chooses from, per task, by cross-validation on train only.
 def optimized_candidates(study: Study, task: str) -> list[Representation]:
-    kind = TASKS[task].kind
+    if study.profile.name == "real":
+        from .real.study import optimized_candidates as real_candidates
+
+        return real_candidates(study, task)
+    kind = study.task_spec(task).kind
     cands = [replace(STANDARD, source=s) for s in ("hybrid", "concat")]
     cands += [replace(STANDARD, width="large"), replace(STANDARD, depth=13)]
     cands += [replace(STANDARD, layer=layer) for layer in ("conv3", "conv4", "conv5", "fc7", "fc8")]

@@ -120,6 +120,18 @@ class Study:
     def world(self) -> WorldConfig:
         return self.profile.world
 
+    def check_tasks(self, tasks: Sequence[str]) -> tuple[str, ...]:
+        return check_tasks(tasks)
+
+    def task_spec(self, name: str):
+        return TASKS[name]
+
+    def default_tasks(self) -> tuple[str, ...]:
+        return self.profile.tasks
+
+    def feature_dim(self, rep: Representation = STANDARD) -> int:
+        return networks.NetConfig(width=rep.width, depth=rep.depth).fc6
+
     @cached_property
     def input_size(self) -> int:
         return networks.crop_size(self.world.size)
