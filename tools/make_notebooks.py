@@ -159,8 +159,10 @@ def world_notebook():
              "headline = worldcard.gallery(study, tasks, P.n_gallery)\nheadline"),
         md("## Class balance\n\nShare of training images per class (or label)."),
         code("worldcard.balance_figure(study, tasks)"),
-        md("## Chance and raw pixels\n\nA linear SVM on 8x8x3 block-averaged pixels (same "
-           "post-processing and cross-validation as the ConvNet features)."),
+        md("## Chance, raw pixels and the standard representation\n\nA linear SVM on 8x8x3 "
+           "block-averaged pixels (same post-processing and cross-validation as the ConvNet "
+           "features), and on the standard representation (Medium network trained on the objects "
+           "source, FC6). Every task should sit clearly above chance and below saturation."),
         code("table = worldcard.baselines(study, tasks)\ncard = worldcard.card(table)\ncard"),
         code("verdicts = worldcard.world_claims(table)\nverdicts.style.hide(axis='index')"),
         code('report.publish(P.output_dir, name="00_world", results=table, claims=verdicts, '
