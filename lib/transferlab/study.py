@@ -299,10 +299,15 @@ class Study:
         lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1),
                                       len(per_query), n_boot=self.profile.n_boot, seed=seed,
                                       vectorized=True)
-        cv = validation_score(feats["train"], validation_truth(spec.name, self.world), cfg.pca_dim)
+        truth = self._validation_truth(data)
+        cv = float("nan") if truth is None else validation_score(feats["train"], truth, cfg.pca_dim)
         if spec.metric == "ns_score":
             cv = cv * 4 / 100  # keep the validation score in the task's unit
         return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
+
+    def _validation_truth(self, data: TaskData) -> RetrievalTruth | None:
+        """The train split as a retrieval set (pairs of views of other instances)."""
+        return validation_truth(data.spec.name, self.world)
 
     def _patch_embeddings(self, rep, data: TaskData, split: str, seed: int, white) -> np.ndarray:
         if rep.source == "concat":

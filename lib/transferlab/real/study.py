@@ -57,11 +57,11 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
-from .. import compute, features, metrics, results, retrieval
+from .. import compute, features, results, retrieval
 from ..cache import Cache
 from ..probes import ProbeConfig
 from ..profiles import FinetuneSettings, Profile
-from ..study import STANDARD, Level, Representation, Study, validation_score
+from ..study import STANDARD, Level, Representation, Study
 from ..tasks import RetrievalTruth, TaskData, TaskSpec
 from ..training import TrainConfig
 from ..world import WorldConfig
@@ -553,26 +553,9 @@ class RealStudy(Study):
 
     # ------------------------------------------------------------------ scoring
 
-    def _evaluate_retrieval(self, rep, data: TaskData, feats, seed):
-        spec = data.spec
-        cfg = retrieval.RetrievalConfig(pca_dim=rep.pca_dim, whiten=True, spatial=rep.spatial)
-        white = retrieval.fit_whitening(feats["train"], cfg.pca_dim)
-        if rep.spatial:
-            q = self._patch_embeddings(rep, data, "query", seed, white)
-            db = self._patch_embeddings(rep, data, "database", seed, white)
-            dist = retrieval.spatial_distance(q, db)
-        else:
-            q, db = retrieval.embed(feats["query"], white), retrieval.embed(feats["database"], white)
-            dist = retrieval.euclidean_distances(q, db)
-        score, per_query = retrieval.evaluate_retrieval(spec.metric, dist, data.truth)
-        lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1),
-                                      len(per_query), n_boot=self.profile.n_boot, seed=seed,
-                                      vectorized=True)
-        truth = validation_truth(data.labels["train"])
-        cv = float("nan") if truth is None else validation_score(feats["train"], truth, cfg.pca_dim)
-        if spec.metric == "ns_score":
-            cv = cv * 4 / 100  # keep the validation score in the task's unit
-        return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
+    def _validation_truth(self, data: TaskData):
+        """Pairs within the train split (real datasets ship no held-out instances)."""
+        return validation_truth(data.labels["train"])
 
     def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] = (),
             seeds: Sequence[int] = ()) -> pd.DataFrame:
