@@ -222,7 +222,9 @@ def chosen_settings(optimized: pd.DataFrame) -> pd.DataFrame:
 def measured_distance(layer_table: pd.DataFrame) -> pd.DataFrame:
     """A measured distance per task: the score lost from the best layer to the last (fc8).
 
-    Reported next to the hand ordering; relative loss, in percent of the best score.
+    Reported next to the hand ordering (relative loss, in percent of the best score);
+    `agrees` is False where the measured position differs from the hand position by more
+    than a fifth of the tasks: there the world's ordering and the measurement disagree.
     """
     t = layer_table.groupby(["task", "distance_rank", "level"], as_index=False).score.mean()
     best = t.groupby("task").score.max()
@@ -232,6 +234,9 @@ def measured_distance(layer_table: pd.DataFrame) -> pd.DataFrame:
     ranks = t.drop_duplicates("task").set_index("task").distance_rank
     out["distance_rank"] = ranks
     out["measured_rank"] = out["loss_%"].rank(method="first").astype(int)
+    # Compare positions among the tasks present: hand order vs. measured order.
+    hand = out["distance_rank"].rank(method="first").astype(int)
+    out["agrees"] = (hand - out["measured_rank"]).abs() <= max(1, len(out) // 5)
     return out.sort_values("distance_rank")
 
 
