@@ -86,6 +86,8 @@ def test_bad_pooling_and_unknown_layer_are_clear_errors(model, images):
         ft.extract(model, images, ["fc6", "conv9"], progress=False)
     with pytest.raises(ValueError, match="uint8"):
         ft.extract(model, images.astype(np.float32), ["fc6"], progress=False)
+    with pytest.raises(ValueError, match="name one node twice"):
+        ft.extract(model, images, {"a": "fc6", "b": "fc6"}, progress=False)
 
 
 def test_features_are_the_mean_over_the_12_jitters(model, images, fp32):

@@ -82,6 +82,8 @@ def _node_map(layers: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
     nodes = dict(layers) if isinstance(layers, Mapping) else {name: name for name in layers}
     if not nodes:
         raise ValueError("layers is empty: name at least one layer")
+    if len(set(nodes.values())) != len(nodes):
+        raise ValueError(f"layers {nodes} name one node twice: give each node one name")
     return nodes
 
 
