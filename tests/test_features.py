@@ -58,15 +58,6 @@ def test_twelve_jitters_and_their_geometry():
         ft.jitter_boxes(32, 40)
 
 
-def test_search_boxes_follow_the_paper_areas():
-    boxes = ft.search_boxes()
-    assert len(boxes) == 1 + 4 + 9 + 16
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    expected = [1.0] + [4 / 9] * 4 + [4 / 16] * 9 + [4 / 25] * 16
-    np.testing.assert_allclose(areas, expected)
-    assert boxes.min() >= 0 and boxes.max() <= 1 + 1e-12
-
-
 @pytest.mark.parametrize("pooling", [1, 2, 3])
 def test_pooling_sets_conv_dims_and_leaves_fc_alone(model, images, pooling):
     out = ft.extract(model, images, ["conv2", "conv5", "fc6", "fc8"], pooling=pooling,

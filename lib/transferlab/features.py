@@ -56,21 +56,6 @@ def jitter_boxes(image_size: int, crop: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64)
 
 
-def search_boxes() -> np.ndarray:
-    """Sub-patches of the spatial search ([15] of the paper), fractional (y0, x0, y1, x1).
-
-    1 box of 100 % of the area, 4 of 4/9, 9 of 4/16 and 16 of 4/25: n x n boxes of side
-    2/(n+1), evenly spaced so that neighbours overlap by half a box.
-    """
-    boxes = []
-    for n in (1, 2, 3, 4):
-        side = 1.0 if n == 1 else 2.0 / (n + 1)
-        for y in np.linspace(0, 1 - side, n):
-            for x in np.linspace(0, 1 - side, n):
-                boxes.append((y, x, y + side, x + side))
-    return np.array(boxes, dtype=np.float64)
-
-
 def graph_node_names(model: nn.Module) -> list[str]:
     """Node names that `extract` accepts for `model` (eval graph)."""
     return get_graph_node_names(model, tracer_kwargs=_TRACER)[1]
@@ -211,7 +196,7 @@ def extract_patches(
 ) -> np.ndarray:
     """Features (N, P, D) float32 of P sub-patches per image, no jitter.
 
-    `boxes` (P, 4) are fractional (y0, x0, y1, x1) in [0, 1] (see `search_boxes`); each is
+    `boxes` (P, 4) are fractional (y0, x0, y1, x1) in [0, 1] (see `retrieval.subpatch_boxes`); each is
     cropped (rounded to whole pixels, at least 1) and resized to the input size. `layer`
     is a node name.
     """
