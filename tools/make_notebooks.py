@@ -67,7 +67,9 @@ FACTORS = {
     "06_dim_reduction": dict(
         factor="dim_reduction", title="Dimensionality reduction (Figure 8)",
         question="How many dimensions does the representation need? PCA of FC6 (fitted on the "
-        "training split) to 1, 2, 4, ... dimensions up to the full dimension.",
+        "training split) to 1, 2, 4, ... dimensions up to the full dimension. A PCA fitted on "
+        "n training images has at most n components: larger levels are capped at n (retrieval "
+        "whitening is fitted on the train split of other instances).",
         claim="Performance saturates at a small dimension, earlier for tasks close to the "
         "source; retrieval benefits from PCA (section 3.2.2).",
         params={"dims": "[]"}, run="factors.run_dim_reduction(P)", extra=[]),
@@ -86,8 +88,9 @@ FACTORS = {
         claim="More source data gives a better representation; extra fine-tuning data helps "
         "(section 3.2.4).",
         params={"fractions": "[0.125, 0.25, 0.5, 1.0]"}, run="factors.run_data_size(P)",
-        extra=["factors.run_extra_data(P).pivot_table(index='level', columns='task', "
-               "values='score')"]),
+        extra=["# Table 5: fine-tuning on breeds, without and with extra images of its classes\n"
+               "table[table.factor == 'extra_data'].pivot_table(index='level', columns='task', "
+               "values=['score', 'ci_low', 'ci_high'])"]),
 }
 
 
@@ -180,7 +183,10 @@ def optimized_notebook():
            "of the standard representation on every task, by up to 50 % (section 4).\n\n"
            "Each task's setting is chosen among candidate settings (source, width, depth, "
            "layer, pooling, PCA, spatial search) by **cross-validation on the training split "
-           "only**; only then is its test score read."),
+           "only** (for retrieval: a validation retrieval set of other instances, two-fold); "
+           "only then is its test score read.\n\n*Departure from the paper:* candidates change "
+           "one factor of the standard at a time (the paper also combined factors, e.g. depth 16 "
+           "with an earlier layer)."),
         code(parameters({}), ("parameters",)),
         code('from transferlab.params import check_params\n\nP = check_params("09_optimized", globals())\nP'),
         code("from transferlab import factors, plots, report\n\ntable = factors.run_optimized(P)\n"

@@ -38,7 +38,11 @@ def tasks_for(study: Study, params, kinds: Sequence[str] | None = None,
         default = study.profile.network_tasks
     tasks = study.check_tasks(params.tasks or default or study.default_tasks())
     if kinds is not None:
-        tasks = tuple(t for t in tasks if study.task_spec(t).kind in kinds)
+        kept = tuple(t for t in tasks if study.task_spec(t).kind in kinds)
+        if not kept:
+            raise ValueError(f"tasks={list(tasks)} has no task of kind {list(kinds)}; "
+                             "this notebook runs only those")
+        tasks = kept
     return tasks
 
 
@@ -67,8 +71,11 @@ def data_size_levels(fractions: Sequence[float]) -> list[Level]:
 
 
 def early_stopping_levels(study: Study, layer: str, seed: int = 0) -> list[Level]:
+    """One level per log-spaced snapshot; the last is the final network (checkpoint=None),
+    so it shares its features with every other notebook's standard network."""
     its = study.checkpoint_iterations(seed)
-    return [Level(str(it), i, replace(STANDARD, layer=layer, checkpoint=i))
+    return [Level(str(it), i, replace(STANDARD, layer=layer,
+                                      checkpoint=None if i == len(its) - 1 else i))
             for i, it in enumerate(its)]
 
 
@@ -94,9 +101,11 @@ def run_source_task(params, study: Study | None = None) -> pd.DataFrame:
 
 
 def run_data_size(params, study: Study | None = None) -> pd.DataFrame:
+    """Figure 7 (factor "data_size") and Table 5 (factor "extra_data", on breeds) in one table."""
     study = study or study_for(params)
-    return _grid(study, params, "data_size", data_size_levels(params.fractions),
-                 network_per_level=True)
+    sizes = _grid(study, params, "data_size", data_size_levels(params.fractions),
+                  network_per_level=True)
+    return pd.concat([sizes, run_extra_data(params, study)], ignore_index=True)
 
 
 def run_early_stopping(params, study: Study | None = None) -> pd.DataFrame:
@@ -108,7 +117,8 @@ def run_early_stopping(params, study: Study | None = None) -> pd.DataFrame:
     tables = []
     for layer in params.layers:
         factor = "early_stopping" if layer == "fc6" else f"early_stopping:{layer}"
-        tables.append(_grid(study, params, factor, early_stopping_levels(study, layer),
+        seed = (params.seeds or study.profile.seeds)[0]
+        tables.append(_grid(study, params, factor, early_stopping_levels(study, layer, seed),
                             network_per_level=True))
     return pd.concat(tables, ignore_index=True)
 
@@ -157,7 +167,11 @@ def run_fine_tuning(params, study: Study | None = None) -> pd.DataFrame:
 
 
 def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
-    """Table 5: fine-tuning with extra labelled data of the same classes from another source."""
+    """Table 5: fine-tuning with extra labelled data of the same classes from another source.
+
+    Defined on the breeds task (the Oxford Pets analog) whatever `params.tasks` says: its
+    extra data are breeds-class images of the objects source (study.EXTRA_DATA).
+    """
     study = study or study_for(params)
     if study.profile.name == "real":
         return results.empty()  # Table 5 is defined on the world's breeds task
@@ -181,7 +195,7 @@ def optimized_candidates(study: Study, task: str) -> list[Representation]:
     cands += [replace(STANDARD, layer=layer) for layer in ("conv3", "conv4", "conv5", "fc7", "fc8")]
     if kind == "retrieval":
         cands += [replace(STANDARD, layer="conv5", pooling=p) for p in (2, 3)]
-        cands += [replace(STANDARD, pca_dim=d) for d in (64, 256)]
+        cands += [replace(STANDARD, pca_dim=d) for d in (32, 128)]
         if task in ("landmarks", "sculptures"):
             cands += [replace(STANDARD, spatial=True)]
     return cands
@@ -259,7 +273,8 @@ def source_accuracies(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params, progress=False)
     seeds = params.seeds or study.profile.seeds
     rows = [{"source": s, "seed": seed, "source test accuracy (%)": study.source_accuracy(s, seed=seed)}
-            for s in ("objects", "scenes", "hybrid") if s in params.sources or "concat" in params.sources
+            for s in ("objects", "scenes", "hybrid")
+            if s in params.sources or (s != "hybrid" and "concat" in params.sources)
             for seed in seeds]
     return pd.DataFrame(rows)
 

@@ -29,8 +29,9 @@ from .world import SOURCES, TARGETS, TASKS, WorldConfig, load_split, load_task, 
 REPRESENTATION_SOURCES = SOURCES + ("concat",)
 FT_MODES = (None, "target", "target+extra")
 FC_LAYERS = ("fc6", "fc7", "fc8")
-# Table 5's extra data: the breeds' own classes, drawn from the objects source's images.
-EXTRA_DATA = {"breeds": ("objects", lambda y: y < 20, lambda y: y)}
+# Table 5's extra data: images of the breeds' own classes from another distribution, the
+# objects source's *test* split (images the source network never trained on).
+EXTRA_DATA = {"breeds": ("objects", "test", lambda y: y < 20, lambda y: y)}
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,22 @@ class Representation:
             raise ValueError(f"width={self.width!r} is not one of {networks.WIDTHS}")
         if isinstance(self.depth, bool) or self.depth not in networks.DEPTHS:
             raise ValueError(f"depth={self.depth!r} is not one of {networks.DEPTHS}")
-        if not 0 < self.fraction <= 1:
+        if isinstance(self.fraction, bool) or not 0 < self.fraction <= 1:
             raise ValueError(f"fraction={self.fraction!r} must be in (0, 1]")
+        object.__setattr__(self, "fraction", float(self.fraction))  # 1 and 1.0: one cache key
+        if self.checkpoint is not None and (isinstance(self.checkpoint, bool)
+                                            or not isinstance(self.checkpoint, int)
+                                            or self.checkpoint < 0):
+            raise ValueError(f"checkpoint={self.checkpoint!r} must be None or a snapshot index >= 0")
         networks.check_layer(networks.NetConfig(depth=self.depth), self.layer)
         if self.pooling not in (1, 2, 3):
             raise ValueError(f"pooling={self.pooling!r} is not one of (1, 2, 3)")
-        if self.pca_dim is not None and (isinstance(self.pca_dim, bool) or int(self.pca_dim) < 1):
+        if self.pca_dim is not None and (isinstance(self.pca_dim, bool)
+                                         or not isinstance(self.pca_dim, int) or self.pca_dim < 1):
             raise ValueError(f"pca_dim={self.pca_dim!r} must be a positive integer or None")
+        if self.spatial and self.source == "concat":
+            raise ValueError("spatial=True is not supported with source='concat'; "
+                             f"use one of {SOURCES}")
         if self.finetune not in FT_MODES:
             raise ValueError(f"finetune={self.finetune!r} is not one of {FT_MODES}")
 
@@ -173,7 +183,8 @@ class Study:
             return None
         its = sorted(net.checkpoints)
         if not 0 <= checkpoint < len(its):
-            raise ValueError(f"checkpoint={checkpoint!r} must index one of {len(its)} snapshots")
+            raise ValueError(f"checkpoint={checkpoint!r} must be in 0..{len(its) - 1} "
+                             f"(the network has {len(its)} snapshots: iterations {its})")
         # The last snapshot is the final network: same weights, same cache entries.
         return None if checkpoint == len(its) - 1 else its[checkpoint]
 
@@ -185,9 +196,8 @@ class Study:
         """(model_id, model) of the network behind `rep` (fine-tuned on `task` if asked)."""
         net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
         iteration = self._iteration(net, rep.checkpoint)
-        model_id = {"source": source, "width": rep.width, "depth": rep.depth,
-                    "fraction": rep.fraction, "iteration": iteration, "seed": seed,
-                    "train": asdict(self.profile.train), "world": asdict(self.world)}
+        # The training run's own cache key identifies the weights (configs, data, code).
+        model_id = {"network": net.key, "iteration": iteration}
         if rep.finetune:
             model_id = {**model_id, "finetune": rep.finetune, "task": task,
                         "ft": asdict(self.profile.finetune)}
@@ -211,8 +221,8 @@ class Study:
             if task not in EXTRA_DATA:
                 raise ValueError(f"no extra data is defined for {task!r}; tasks with extra data: "
                                  f"{list(EXTRA_DATA)}")
-            src, keep, relabel = EXTRA_DATA[task]
-            ex, ey = load_split(src, "train", self.world, self.cache)
+            src, split, keep, relabel = EXTRA_DATA[task]
+            ex, ey = load_split(src, split, self.world, self.cache)
             mask = keep(ey)
             extra = (ex[mask], relabel(ey[mask]))
         cfg = FinetuneConfig(epochs=self.profile.finetune.epochs, lr=self.profile.finetune.lr,
@@ -220,7 +230,7 @@ class Study:
         state = finetune(net.net_cfg, net.state, x, y, spec.n_classes, cfg, extra=extra,
                          data_id={"task": task, "world": asdict(self.world),
                                   "extra": rep.finetune},
-                         cache=self.cache)
+                         cache=self.cache, progress=self.progress)
         ft_cfg = replace(net.net_cfg, n_classes=spec.n_classes)
         return training.load(ft_cfg, state)
 
@@ -286,36 +296,30 @@ class Study:
 
     def _evaluate_retrieval(self, rep, data: TaskData, feats, seed):
         spec = data.spec
-        cfg = retrieval.RetrievalConfig(pca_dim=rep.pca_dim, whiten=True, spatial=rep.spatial)
-        white = retrieval.fit_whitening(feats["train"], cfg.pca_dim)
-        if rep.spatial:
-            q = self._patch_embeddings(rep, data, "query", seed, white)
-            db = self._patch_embeddings(rep, data, "database", seed, white)
-            dist = retrieval.spatial_distance(q, db)
-        else:
-            q, db = retrieval.embed(feats["query"], white), retrieval.embed(feats["database"], white)
-            dist = retrieval.euclidean_distances(q, db)
+        if rep.spatial:  # every image is its 30 sub-patches; whitening is fitted on train patches
+            feats = {s: self._patches(rep, data, s, seed) for s in data.images}
+        white = retrieval.fit_whitening(_rows(feats["train"]), rep.pca_dim)
+        q, db = _embed(feats["query"], white), _embed(feats["database"], white)
+        dist = _distances(q, db)
         score, per_query = retrieval.evaluate_retrieval(spec.metric, dist, data.truth)
         lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1),
                                       len(per_query), n_boot=self.profile.n_boot, seed=seed,
                                       vectorized=True)
         truth = self._validation_truth(data)
-        cv = float("nan") if truth is None else validation_score(feats["train"], truth, cfg.pca_dim)
-        if spec.metric == "ns_score":
-            cv = cv * 4 / 100  # keep the validation score in the task's unit
+        cv = float("nan") if truth is None else validation_score(feats["train"], truth, rep.pca_dim)
         return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
 
     def _validation_truth(self, data: TaskData) -> RetrievalTruth | None:
         """The train split as a retrieval set (pairs of views of other instances)."""
         return validation_truth(data.spec.name, self.world)
 
-    def _patch_embeddings(self, rep, data: TaskData, split: str, seed: int, white) -> np.ndarray:
-        if rep.source == "concat":
-            raise ValueError("spatial search with the concat representation is not supported")
+    def _patches(self, rep, data: TaskData, split: str, seed: int) -> np.ndarray:
+        """Post-processed features (N, 30, D) of the spatial-search sub-patches of a split."""
         model_id, model = self._model(rep, rep.source, data.spec.name, seed)
         images, _ = data.split(split)
         key = {"model": model_id, "task": data.spec.name, "split": split,
-               "world": asdict(self.world), "layer": rep.layer, "pooling": rep.pooling}
+               "world": asdict(self.world), "layer": rep.layer, "pooling": rep.pooling,
+               "compute": compute.precision_id()}
         boxes = retrieval.subpatch_boxes()
         out = self.cache.get_or_compute(
             "patches", key,
@@ -323,15 +327,16 @@ class Study:
                                                    pooling=rep.pooling, progress=False)})
         x = out["x"]
         n, p, d = x.shape
-        flat = features.postprocess(x.reshape(n * p, d))
-        return retrieval.embed(flat, white).reshape(n, p, -1)
+        return features.postprocess(x.reshape(n * p, d)).reshape(n, p, d)
 
     # ------------------------------------------------------------------ grids
 
-    def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] = (),
+    def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] | None = None,
             seeds: Sequence[int] = ()) -> pd.DataFrame:
-        """Score every (level, task, seed); one results row each."""
-        tasks = check_tasks(tasks or self.profile.tasks)
+        """Score every (level, task, seed); one results row each (tasks=None: the profile's)."""
+        tasks = self.check_tasks(self.profile.tasks if tasks is None else tasks)
+        if not tasks:
+            raise ValueError(f"no tasks to run for factor {factor!r}")
         seeds = tuple(seeds or self.profile.seeds)
         rows = []
         jobs = [(lv, t, s) for s in seeds for lv in levels for t in tasks]
@@ -360,11 +365,30 @@ def _score(metric: str, decision: np.ndarray, y: np.ndarray) -> float:
     return metrics.classification_score(metric, decision, y)
 
 
+def _rows(x: np.ndarray) -> np.ndarray:
+    """Feature rows for fitting whitening: images, or every sub-patch of every image."""
+    return x.reshape(-1, x.shape[-1])
+
+
+def _embed(x: np.ndarray, white) -> np.ndarray:
+    """L2 -> PCA-whitening -> L2 of image features (N, D) or sub-patch features (N, P, D)."""
+    return retrieval.embed(_rows(x), white).reshape(*x.shape[:-1], -1)
+
+
+def _distances(q: np.ndarray, db: np.ndarray) -> np.ndarray:
+    """Euclidean distances; with sub-patches, the minimum over pairs of patches."""
+    if q.ndim == 3:
+        return retrieval.spatial_distance(q, db)
+    return retrieval.euclidean_distances(q, db)
+
+
 def validation_score(x: np.ndarray, truth, pca_dim: int | None) -> float:
-    """Two-fold retrieval mAP on the train split's pairs of views of other instances.
+    """Two-fold retrieval mAP (%) on the train split's pairs of views of other instances.
 
     Whitening fitted on the very images it embeds makes them equidistant (n < d), so each
-    half of the pairs is scored with whitening fitted on the other half.
+    half of the pairs is scored with whitening fitted on the other half. `x` holds image
+    features (N, D) or sub-patch features (N, P, D). For every retrieval task, N-S included,
+    this is a mAP: it only ranks one task's candidate settings against each other.
     """
     own = truth.query_in_db
     halves = np.array_split(np.arange(len(own)), 2)
@@ -372,12 +396,12 @@ def validation_score(x: np.ndarray, truth, pca_dim: int | None) -> float:
     for fit, held in (halves, halves[::-1]):
         fit_rows = np.concatenate([[own[q], truth.positives[q][0]] for q in fit])
         rows = np.concatenate([[own[q], truth.positives[q][0]] for q in held])
-        white = retrieval.fit_whitening(x[fit_rows], pca_dim)
-        emb = retrieval.embed(x[rows], white)
+        white = retrieval.fit_whitening(_rows(x[fit_rows]), pca_dim)
+        emb = _embed(x[rows], white)
         sub = RetrievalTruth(tuple(np.array([2 * i + 1]) for i in range(len(held))),
                              tuple(np.zeros(0, np.int64) for _ in held),
                              np.arange(len(held)) * 2)
-        dist = retrieval.euclidean_distances(emb[sub.query_in_db], emb)
+        dist = _distances(emb[sub.query_in_db], emb)
         scores.append(retrieval.evaluate_retrieval("retrieval_map", dist, sub)[0])
     return float(np.mean(scores))
 

@@ -533,9 +533,7 @@ class RealStudy(Study):
             parts.append(features.postprocess(feats[rep.layer]))
         return parts[0] if len(parts) == 1 else features.concat(*parts)
 
-    def _patch_embeddings(self, rep, data: TaskData, split: str, seed: int, white) -> np.ndarray:
-        if rep.source == "concat":
-            raise ValueError("spatial search with the concat representation is not supported")
+    def _patches(self, rep, data: TaskData, split: str, seed: int) -> np.ndarray:
         model = self.model(rep, rep.source)
         kwargs = self._extract_kwargs(model)
         key = {"model": self._model_id(model), "data": self._data_ids[data.spec.name][split],
@@ -548,8 +546,7 @@ class RealStudy(Study):
                                                    pooling=rep.pooling, progress=False, **kwargs)})
         x = out["x"]
         n, p, d = x.shape
-        flat = features.postprocess(x.reshape(n * p, d))
-        return retrieval.embed(flat, white).reshape(n, p, -1)
+        return features.postprocess(x.reshape(n * p, d)).reshape(n, p, d)
 
     # ------------------------------------------------------------------ scoring
 

@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..cache import Cache
+from ..cache import CODE_VERSIONS, Cache
 from ..tasks import RetrievalTruth, TaskData, TaskSpec
 from . import instances, recipes
 from .catalog import N_SCENES, N_SOURCE_SUPER, N_SUB, catalog
 from .rng import Draws, stream_key
 
+CODE_VERSIONS["world"] = 2  # bump when rendering or a recipe changes what an image shows
 MIN_SIZE = 16
 MAX_SIZE = 256
 CLASSIFICATION_SPLITS = ("train", "test")
@@ -188,7 +189,9 @@ def generate(task: str, split: str, indices: Iterable[int], size: int = 32, seed
                 raise ValueError(f"index {int(chunk.max())} is outside split {split!r} of "
                                  f"{task!r}, which has {len(full.instance)} images")
             lay = instances.Layout(full.instance[chunk], full.kind[chunk])
-            content = Draws(stream_key(seed, task, "content"), lay.instance)
+            # Distractors (instance -1) each get content of their own, keyed past every instance.
+            content_ids = np.where(lay.instance >= 0, lay.instance, 2 * instances.FIT_OFFSET + chunk)
+            content = Draws(stream_key(seed, task, "content"), content_ids)
             view_split = "database" if split == "query" and task != "landmarks" else split
             if split == "query" and task != "landmarks":
                 # A query is a database image: same view stream, at its database index.

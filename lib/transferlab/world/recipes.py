@@ -105,10 +105,16 @@ def category_object(d: Draws, cat: Catalog, sup, sub, *, radius=(0.22, 0.34), ce
     return o
 
 
-def clutter(d: Draws, cat: Catalog, n: int, k: int, p: float, *, radius=(0.06, 0.12)) -> list:
-    """Up to k small distractor objects of random source categories."""
-    return [category_object(d, cat, d.integers(N_SOURCE_SUPER), d.integers(N_SUB), radius=radius,
-                            centre=(0.05, 0.95), present=d.bernoulli(p)) for _ in range(k)]
+def clutter(d: Draws, cat: Catalog, n: int, k: int, p: float, *, radius=(0.06, 0.12),
+            exclude=()) -> list:
+    """Up to k small distractor objects of random source categories.
+
+    `exclude`: superclasses a task labels, which clutter must not show unlabelled.
+    """
+    allowed = np.setdiff1d(np.arange(N_SOURCE_SUPER), np.asarray(exclude, dtype=int))
+    return [category_object(d, cat, allowed[d.integers(len(allowed))], d.integers(N_SUB),
+                            radius=radius, centre=(0.05, 0.95), present=d.bernoulli(p))
+            for _ in range(k)]
 
 
 def scene_of(d: Draws, n: int, bg: Background, objects: list) -> Scene:
@@ -212,7 +218,8 @@ def objects_in_clutter(d: Draws, ctx: Ctx):
                             radius=(0.11, 0.2), centre=(0.15, 0.85), present=present)
         labels[np.arange(n)[present], cls[present]] = 1
         objs.append(o)
-    sc = scene_of(d, n, background(d, n), clutter(d, ctx.cat, n, 2, 0.5) + objs)
+    sc = scene_of(d, n, background(d, n),
+                  clutter(d, ctx.cat, n, 2, 0.5, exclude=CLUTTER_CLASSES) + objs)
     return nuisances(d, sc, occlude=0.2), labels
 
 
@@ -393,12 +400,12 @@ RELATIONS = ("on", "under", "beside", "holding")
 def _actor_and_object(d: Draws, cat: Catalog, n: int, relation: np.ndarray, obj_sup: np.ndarray,
                       *, present=None, scale: float = 1.0):
     """An upright actor and an object placed by `relation` (index into RELATIONS)."""
-    actor = category_object(d, cat, np.full(n, ACTOR), np.zeros(n, int), radius=(0.13, 0.17),
+    actor = category_object(d, cat, np.full(n, ACTOR), np.zeros(n, int), radius=(0.15, 0.19),
                             rot=0.2, centre=(0.3, 0.7), present=present)
     actor.radius = actor.radius * scale
     actor.rot = actor.rot + np.pi / 2
     actor.aspect = np.full(n, 1.8)
-    obj = category_object(d, cat, obj_sup, d.integers(N_SUB), radius=(0.1, 0.13), present=present)
+    obj = category_object(d, cat, obj_sup, d.integers(N_SUB), radius=(0.12, 0.15), present=present)
     obj.radius = obj.radius * scale
     r = actor.radius
     side = np.where(d.bernoulli(0.5), 1.0, -1.0)
@@ -441,9 +448,9 @@ def interactions(d: Draws, ctx: Ctx):
     y = balanced(ctx, len(INTERACTION_OBJECTS) * len(RELATIONS))
     rel, obj = y % len(RELATIONS), INTERACTION_OBJECTS[y // len(RELATIONS)]
     a, o = _actor_and_object(d, ctx.cat, n, rel, obj)
-    other = category_object(d, ctx.cat, INTERACTION_OBJECTS[d.integers(3)], d.integers(N_SUB),
-                            radius=(0.08, 0.11), centre=(0.05, 0.95), present=d.bernoulli(0.5))
-    sc = scene_of(d, n, background(d, n), [other, a, o])
+    # A bystander object that takes part in no relation.
+    other = clutter(d, ctx.cat, n, 1, 0.5, radius=(0.07, 0.1), exclude=INTERACTION_OBJECTS)
+    sc = scene_of(d, n, background(d, n), other + [a, o])
     return nuisances(d, sc), y
 
 
@@ -476,5 +483,5 @@ def phrases(d: Draws, ctx: Ctx):
     labels[rows, a_idx] = 1
     labels[rows, b_idx] = 1
     labels[rows[as_phrase], 4 + which[as_phrase]] = 1
-    sc = scene_of(d, n, background(d, n), clutter(d, cat, n, 2, 0.4) + [a, b])
+    sc = scene_of(d, n, background(d, n), clutter(d, cat, n, 2, 0.4, exclude=PHRASE_OBJECTS) + [a, b])
     return nuisances(d, sc), labels
