@@ -525,7 +525,7 @@ def _t_scenes_for_scenes(grid: _Grid) -> _Test:
             f"no scene classification task (classification group, name matching {SCENE_TASK.pattern!r})"
         )
     sub = grid.subset(keep)
-    return _Test(sub, _diff(sc, ob), "mean", f"mean gain (scenes - objects) on {list(sub.tasks)}")
+    return _Test(sub, _diff(sc, ob), "mean", f"mean gain (scenes - objects) on {[str(t) for t in sub.tasks]}")
 
 
 def _t_objects_far(grid: _Grid) -> _Test:
