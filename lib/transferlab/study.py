@@ -273,7 +273,23 @@ class Study:
     # ------------------------------------------------------------------ scoring
 
     def evaluate(self, rep: Representation, task: str, seed: int = 0) -> dict[str, float]:
-        """score, bootstrap interval (test split) and cross-validated score (train split)."""
+        """score, bootstrap interval (test split) and cross-validated score (train split).
+
+        Cached (kind "scores"): a warm re-run of a notebook fits no probe again.
+        """
+        key = {**self._score_id(rep, task, seed), "rep": asdict(rep), "seed": seed,
+               "probe": asdict(replace(self.profile.probe, seed=seed)),
+               "n_boot": self.profile.n_boot}
+        return self.cache.get_or_compute("scores", key, lambda: self._evaluate(rep, task, seed),
+                                         codec="json")
+
+    def _score_id(self, rep: Representation, task: str, seed: int) -> dict:
+        """What identifies the inputs of a score: the networks' weights and the task's data."""
+        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
+        return {"models": [self._model(rep, s, task, seed)[0] for s in sources], "task": task,
+                "world": asdict(self.world)}
+
+    def _evaluate(self, rep: Representation, task: str, seed: int) -> dict[str, float]:
         data = self.task(task)
         feats = self.split_features(rep, task, seed)
         if data.spec.kind == "retrieval":

@@ -550,6 +550,12 @@ class RealStudy(Study):
 
     # ------------------------------------------------------------------ scoring
 
+    def _score_id(self, rep: Representation, task: str, seed: int) -> dict:
+        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
+        self.task(task)  # decodes (or finds) the images and records their ids
+        return {"models": [self._model_id(self.model(rep, s)) for s in sources], "task": task,
+                "data": self._data_ids[task]}
+
     def _validation_truth(self, data: TaskData):
         """Pairs within the train split (real datasets ship no held-out instances)."""
         return validation_truth(data.labels["train"])
