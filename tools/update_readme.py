@@ -29,7 +29,8 @@ def section(run: Path) -> str:
     counts = claims.verdict.value_counts()
     lines = [
         f"From the last `{run.name}` run ({max(s['finished'] for s in status)[:10]}, "
-        f"{len(status)} notebooks, {minutes:.0f} min of notebook time"
+        f"{len(status)} notebooks, {minutes:.0f} min of notebook time in this run; cold and warm "
+        "timings are in BENCHMARKS.md"
         + (f"; failed: {', '.join(failed)}" if failed else "") + "): "
         + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "not reproduced", "inconclusive"))
         + ". Each verdict weighs the statistic against its 95% bootstrap interval (over tasks, "
