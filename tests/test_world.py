@@ -135,3 +135,19 @@ def test_generation_never_opens_a_network_connection(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
     for task in TASKS:
         generate(task, _split(task), range(3), size=16, config=SMALL)
+
+
+def test_no_task_is_solvable_from_raw_pixels(tmp_path):
+    """A linear probe on raw pixels stays clearly below saturation on every target task."""
+    from transferlab import worldcard
+    from transferlab.profiles import get_profile, with_overrides
+    from transferlab.study import Study
+
+    world = WorldConfig(size=24, target_train_per_class=8, target_test=120,
+                        retrieval_instances=12, retrieval_fit=40, landmark_distractors=12)
+    study = Study(with_overrides(get_profile("smoke"), world=world), Cache(tmp_path), progress=False)
+    for task in TARGETS:
+        score = worldcard.raw_pixel_score(study, task)["score"]
+        top = 4.0 if TASKS[task].metric == "ns_score" else 100.0
+        assert score < 0.9 * top, f"{task}: raw pixels score {score:.1f} of {top:g}"
+        assert score > worldcard.chance(study.task(task)) - 0.05 * top, task
