@@ -6,15 +6,7 @@ from transferlab import networks as nw
 from transferlab.cache import Cache
 from transferlab.training import to_input
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks gain nothing from 2 threads, and 2 spinning threads stall badly when
-    # other jobs share the 2 cores; restore the caller's setting afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CFG = nw.NetConfig(width="tiny", depth=5, n_classes=6, input_size=14)
 

@@ -5,15 +5,7 @@ from transferlab import networks as nw
 from transferlab.features import graph_node_names
 from transferlab.networks import DEPTHS, WIDTHS, NetConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks gain nothing from 2 threads, and 2 spinning threads stall badly when
-    # other jobs share the 2 cores; restore the caller's setting afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_width_levels_roughly_double_params_with_fc6_fixed():

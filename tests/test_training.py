@@ -5,15 +5,7 @@ from transferlab import training as tr
 from transferlab.cache import Cache
 from transferlab.networks import NetConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks gain nothing from 2 threads, and 2 spinning threads stall badly when
-    # other jobs share the 2 cores; restore the caller's setting afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 NET = NetConfig(width="tiny", depth=5, n_classes=4, input_size=14)
 FAST = tr.TrainConfig(epochs=2, batch_size=32, lr=0.02, n_checkpoints=4)
