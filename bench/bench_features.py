@@ -14,9 +14,6 @@ Extraction GFLOP/s = forward FLOPs per image up to the deepest requested layer x
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -30,6 +27,7 @@ from sklearn.svm import LinearSVC
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import (  # noqa: E402
     MODES,
+    Report,
     matmul_peaks,
     merge_peaks,
     mode,
@@ -64,19 +62,10 @@ def main() -> None:
     ap.add_argument("--md", default=None)
     args = ap.parse_args()
     threads = compute.configure_threads(args.threads)
-    lines: list[str] = []
+    report = Report("### Feature extraction throughput (`bench/bench_features.py`)",
+                    "bench_features.py", threads)
+    emit = report.emit
 
-    def emit(s: str = "") -> None:
-        print(s, flush=True)
-        lines.append(s)
-
-    emit("### Feature extraction throughput (`bench/bench_features.py`)")
-    emit()
-    emit(f"- command: `.venv/bin/python bench/bench_features.py --threads {threads}`")
-    emit(f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-         f"torch {torch.__version__}, {threads} threads; date {datetime.date.today()}")
-    emit(f"- load average at start: {os.getloadavg()[0]:.2f} (other jobs share these cores)")
-    emit()
     cfg = nw.NetConfig()
     torch.manual_seed(0)
     model = nw.build(cfg).eval()
@@ -139,10 +128,7 @@ def main() -> None:
     emit(f"Relative L2 difference of bf16 vs fp32 features: {rel:.4f}; accuracy difference "
          f"{100 * (acc['bf16'] - acc['fp32']):+.1f} points.")
     emit()
-    emit(f"- load average at end: {os.getloadavg()[0]:.2f}")
-    if args.md:
-        with open(args.md, "a") as fh:
-            fh.write("\n".join(lines) + "\n\n")
+    report.save(args.md)
 
 
 if __name__ == "__main__":

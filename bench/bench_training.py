@@ -126,6 +126,31 @@ def loop_rate(net_cfg: nw.NetConfig, images, labels, iterations: int) -> float:
     return sub / (time.perf_counter() - t0)
 
 
+class Report:
+    """Markdown lines printed as they come and optionally appended to a file at the end."""
+
+    def __init__(self, title: str, script: str, threads: int, machine_extra: str = "") -> None:
+        self.lines: list[str] = []
+        self.emit(title)
+        self.emit()
+        self.emit(f"- command: `.venv/bin/python bench/{script} --threads {threads}`")
+        self.emit(f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
+                  f"cores, torch {torch.__version__}, {threads} threads{machine_extra}; "
+                  f"date {datetime.date.today()}")
+        self.emit(f"- load average at start: {os.getloadavg()[0]:.2f} (other jobs share these cores)")
+        self.emit()
+
+    def emit(self, s: str = "") -> None:
+        print(s, flush=True)
+        self.lines.append(s)
+
+    def save(self, path: str | None) -> None:
+        self.emit(f"- load average at end: {os.getloadavg()[0]:.2f}")
+        if path:
+            with open(path, "a") as fh:
+                fh.write("\n".join(self.lines) + "\n\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=None)
@@ -135,20 +160,9 @@ def main() -> None:
     ap.add_argument("--md", default=None, help="write the markdown section here")
     args = ap.parse_args()
     threads = compute.configure_threads(args.threads)
-    lines: list[str] = []
-
-    def emit(s: str = "") -> None:
-        print(s, flush=True)
-        lines.append(s)
-
-    emit("### Training throughput (`bench/bench_training.py`)")
-    emit()
-    emit(f"- command: `.venv/bin/python bench/bench_training.py --threads {threads}`")
-    emit(f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-         f"torch {torch.__version__}, {threads} threads; native bf16: "
-         f"{compute._native_bf16()}; date {datetime.date.today()}")
-    emit(f"- load average at start: {os.getloadavg()[0]:.2f} (other jobs share these cores)")
-    emit()
+    report = Report("### Training throughput (`bench/bench_training.py`)", "bench_training.py",
+                    threads, f"; native bf16: {compute._native_bf16()}")
+    emit = report.emit
 
     net_cfg = nw.NetConfig()
     flops = nw.complexity(net_cfg)["flops"]
@@ -225,10 +239,7 @@ def main() -> None:
         emit(f"| {c.width} / depth {c.depth} | {cx['params']:,} | {cx['flops'] / 1e6:.1f} | "
              f"{r:.0f} | {r * 3 * cx['flops'] / 1e9:.0f} |")
     emit()
-    emit(f"- load average at end: {os.getloadavg()[0]:.2f}")
-    if args.md:
-        with open(args.md, "a") as fh:
-            fh.write("\n".join(lines) + "\n\n")
+    report.save(args.md)
 
 
 if __name__ == "__main__":

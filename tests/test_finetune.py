@@ -1,8 +1,8 @@
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
+from synthetic import colour_task
 from transferlab import finetune as fn
 from transferlab import training as tr
 from transferlab.cache import Cache
@@ -11,19 +11,6 @@ from transferlab.networks import NetConfig
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SOURCE = NetConfig(width="tiny", depth=5, n_classes=4, input_size=14)
-
-
-def colour_task(n: int, k: int, seed: int, size: int = 16):
-    """Noise images whose class sets the colour of a patch at a random place."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, k, n)
-    palette = np.array([[230, 40, 40], [40, 230, 40], [40, 40, 230], [230, 230, 40],
-                        [40, 230, 230]])[:k]
-    images = rng.normal(128, 40, (n, size, size, 3))
-    for i in range(n):
-        y, x = rng.integers(0, size - 6, 2)
-        images[i, y : y + 6, x : x + 6] = palette[labels[i]]
-    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from synthetic import colour_task
 from transferlab import training as tr
 from transferlab.cache import Cache
 from transferlab.networks import NetConfig
@@ -9,18 +10,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 NET = NetConfig(width="tiny", depth=5, n_classes=4, input_size=14)
 FAST = tr.TrainConfig(epochs=2, batch_size=32, lr=0.02, n_checkpoints=4)
-
-
-def colour_task(n: int, size: int = 16, k: int = 4, seed: int = 0):
-    """Noise images whose class sets a colour patch at a random place: easy, not trivial."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, k, n)
-    palette = np.array([[230, 40, 40], [40, 230, 40], [40, 40, 230], [230, 230, 40]])[:k]
-    images = rng.normal(128, 40, (n, size, size, 3))
-    for i in range(n):
-        y, x = rng.integers(0, size - 6, 2)
-        images[i, y : y + 6, x : x + 6] = palette[labels[i]]
-    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
 
 
 @pytest.fixture(scope="module")

@@ -124,8 +124,8 @@ class Cache:
             "bytes": len(data),
             "config": _canonical(config),
         }
-        _atomic_write(payload, data)
-        _atomic_write(manifest, json.dumps(meta, indent=1).encode())
+        atomic_write(payload, data)
+        atomic_write(manifest, json.dumps(meta, indent=1).encode())
 
     def get_or_compute(
         self,
@@ -177,7 +177,8 @@ def _decode(codec: str, data: bytes) -> Any:
     return json.loads(data)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -139,6 +139,9 @@ class Study:
     def default_tasks(self) -> tuple[str, ...]:
         return self.profile.tasks
 
+    def check(self, rep: Representation) -> None:
+        """Fail before any compute if `rep` cannot be produced (world: checked at construction)."""
+
     def feature_dim(self, rep: Representation = STANDARD) -> int:
         return networks.NetConfig(width=rep.width, depth=rep.depth).fc6
 
@@ -349,18 +352,23 @@ class Study:
 
     def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] | None = None,
             seeds: Sequence[int] = ()) -> pd.DataFrame:
-        """Score every (level, task, seed); one results row each (tasks=None: the profile's)."""
-        tasks = self.check_tasks(self.profile.tasks if tasks is None else tasks)
+        """Score every (level, task, seed); one results row each (tasks=None: the defaults).
+
+        Every level and task is checked before any computation starts.
+        """
+        tasks = self.check_tasks(self.default_tasks() if tasks is None else tasks)
         if not tasks:
             raise ValueError(f"no tasks to run for factor {factor!r}")
         seeds = tuple(seeds or self.profile.seeds)
+        for lv in levels:
+            self.check(lv.rep)
         rows = []
         jobs = [(lv, t, s) for s in seeds for lv in levels for t in tasks]
         bar = tqdm(jobs, desc=f"{factor}", disable=not self.progress, unit="eval")
         for lv, task, seed in bar:
             bar.set_postfix_str(f"{lv.label} | {task}")
             out = self.evaluate(lv.rep, task, seed)
-            spec = TASKS[task]
+            spec = self.task_spec(task)
             rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
                          "task": task, "group": spec.group, "distance_rank": spec.distance_rank,
                          "metric": spec.metric, "seed": seed,

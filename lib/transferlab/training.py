@@ -18,8 +18,6 @@ import contextlib
 import hashlib
 import io
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import compute
-from .cache import Cache, config_key
+from .cache import Cache, atomic_write, config_key
 from .networks import NetConfig, build, crop_size
 
 SCHEDULES = ("cosine", "step", "constant")
@@ -430,16 +428,7 @@ def _save_resume(path: Path, it: int, net: nn.Module, opt: torch.optim.Optimizer
         buf,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, buf.getvalue())
 
 
 def _restore(path: Path, net: nn.Module, opt: torch.optim.Optimizer) -> tuple[int, dict, dict]:

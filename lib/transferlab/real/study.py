@@ -53,11 +53,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import yaml
-from tqdm.auto import tqdm
 
-from .. import compute, features, results, retrieval
+from .. import compute, features, retrieval
 from ..cache import Cache
 from ..probes import ProbeConfig
 from ..profiles import FinetuneSettings, Profile
@@ -559,27 +557,6 @@ class RealStudy(Study):
     def _validation_truth(self, data: TaskData):
         """Pairs within the train split (real datasets ship no held-out instances)."""
         return validation_truth(data.labels["train"])
-
-    def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] = (),
-            seeds: Sequence[int] = ()) -> pd.DataFrame:
-        """Score every (level, task, seed); one results row each. Every level and task is
-        checked (weights present, dataset present) before any image is decoded."""
-        tasks = self.check_tasks(tasks or self.default_tasks())
-        seeds = tuple(seeds or self.profile.seeds)
-        for lv in levels:
-            self.check(lv.rep)
-        rows = []
-        jobs = [(lv, t, s) for s in seeds for lv in levels for t in tasks]
-        bar = tqdm(jobs, desc=f"{factor}", disable=not self.progress, unit="eval")
-        for lv, task, seed in bar:
-            bar.set_postfix_str(f"{lv.label} | {task}")
-            out = self.evaluate(lv.rep, task, seed)
-            spec = self.task(task).spec
-            rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
-                         "task": task, "group": spec.group, "distance_rank": spec.distance_rank,
-                         "metric": spec.metric, "seed": seed,
-                         "representation": lv.rep.label(), **out})
-        return results.frame(rows)
 
 
 # ------------------------------------------------------------------ Table 6
