@@ -34,7 +34,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lib tests bench
+	$(VENV)/bin/ruff check lib tests bench tools
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

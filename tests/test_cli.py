@@ -67,3 +67,26 @@ def test_tasks_json_lists_every_task(capsys):
     assert main(["tasks"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert len(table) == len(TASKS) + 1 and table[0].split()[0] == "name"
+
+
+def test_params_file_that_does_not_parse_exits_2_naming_file_and_line(tmp_path, capsys):
+    params = tmp_path / "params"
+    (params / "smoke").mkdir(parents=True)
+    (params / "smoke" / "01_width.yaml").write_text("widths: [tiny\n")
+    out = tmp_path / "reports"
+    args = ["--notebooks", str(FIXTURES / "notebooks"), "--params", str(params), "--quiet"]
+    assert main(["run", "--profile", "smoke", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert "01_width.yaml: line 2" in err and "not valid YAML" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_unwritable_cache_exits_2_naming_the_path_and_the_variable(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(blocker / "cache"))
+    out = tmp_path / "reports"
+    assert main(["run", "--profile", "smoke", "--out", str(out), *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the cache at {blocker / 'cache'}" in err and "TRANSFERLAB_CACHE" in err
+    assert not out.exists()

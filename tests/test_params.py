@@ -158,3 +158,57 @@ def test_unknown_parameter_through_papermill_reports_the_library_message(tmp_pat
     assert err.value.ename == "ValueError"
     assert "notebook 00_world: unknown parameter(s) n_galery=3" in err.value.evalue
     assert "n_gallery: int" in err.value.evalue
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    root = _params_dir(tmp_path, {"smoke/01_width.yaml": "seeds: [0]\nwidths: [tiny, small\n"})
+    with pytest.raises(ValueError) as err:
+        load_params("smoke", "01_width", root)
+    msg = str(err.value)
+    assert "01_width.yaml" in msg and "line 3" in msg and "not valid YAML" in msg
+
+
+@pytest.mark.parametrize(
+    ("notebook", "values", "expected"),
+    [
+        ("01_width", {"seeds": [-1]}, "parameter seeds=[-1] has invalid value(s) [-1]; each must be >= 0"),
+        ("01_width", {"widths": []}, "parameter widths=[] is empty"),
+        ("02_depth", {"depths": []}, "parameter depths=[] is empty"),
+        ("03_early_stopping", {"layers": []}, "parameter layers=[] is empty"),
+        ("08_data_size", {"fractions": []}, "parameter fractions=[] is empty"),
+        ("01_width", {"widths": ["tiny", "tiny"]}, "repeats ['tiny']; give each value once"),
+        ("05_layer", {"tasks": ["rooms", "birds", "rooms"]}, "repeats ['rooms']"),
+    ],
+)
+def test_empty_negative_and_repeated_levels_are_refused(notebook, values, expected):
+    with pytest.raises(ValueError) as err:
+        params.validate(notebook, values)
+    assert expected in str(err.value) and f"notebook {notebook}" in str(err.value)
+
+
+def _ipython_namespace(history: list[str]) -> dict:
+    """What a notebook's globals() holds after running `history` (IPython's In included)."""
+    namespace: dict = {"In": ["", *history], "check_params": check_params}
+    for source in history:
+        exec(source, namespace)
+    namespace.pop("__builtins__")
+    return namespace
+
+
+def test_rerun_in_the_same_kernel_reads_only_the_parameters_cell():
+    cell = '# papermill parameters: plain values only\nprofile = "smoke"\nwidths = ["tiny"]\n'
+    check = 'P = check_params("01_width", globals())'
+    first = _ipython_namespace([cell, check, "table = [1, 2]\nheadline = object()"])
+    # The user edits the parameters cell and runs all cells again in the same kernel.
+    history = first["In"][1:] + [cell.replace('["tiny"]', '["small", "large"]'), check]
+    namespace = {**first, **_ipython_namespace(history[-2:]), "In": ["", *history]}
+    assert check_params("01_width", namespace).widths == ("small", "large")
+
+
+def test_parameters_injected_after_the_parameters_cell_are_checked():
+    cell = '# papermill parameters: plain values only\nprofile = "smoke"\n'
+    injected = '# Parameters\nwidht = ["tiny"]\n'
+    check = 'P = check_params("01_width", globals())'
+    namespace = {**_ipython_namespace([cell, injected]), "In": ["", cell, injected, check]}
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) widht=\['tiny'\]"):
+        check_params("01_width", namespace)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -320,3 +321,21 @@ def test_layer_notebook_runs_on_the_real_profile(scores, data_root, weights, tmp
         assert fc6[task] == pytest.approx(scores[task]["score"])
     assert table.representation.str.startswith("objects/medium/d5/").all()
     assert len(pd.read_csv(out / "claims.csv")) >= 1
+
+
+def test_batch_run_skips_what_the_real_backend_cannot_do_and_refuses_it_by_name(
+        env, data_root, weights, tmp_path):
+    from transferlab import runner
+
+    err = io.StringIO()
+    overrides = {"data_root": str(data_root), "weights": str(weights)}
+    jobs = runner.plan("real", out=tmp_path / "r", overrides=overrides, stderr=err)
+    names = [job.name for job in jobs]
+    assert "05_layer" in names and "09_optimized" in names
+    for name in ("00_world", "01_width", "03_early_stopping", "07_fine_tuning"):
+        assert name not in names and f"skipping {name}: " in err.getvalue()
+    assert all(job.parameters["weights"] == str(weights) for job in jobs)
+    with pytest.raises(ValueError, match="notebook 01_width: width='tiny'"):
+        runner.plan("real", only=["width"], out=tmp_path / "r", overrides=overrides)
+    with pytest.raises(ValueError, match="needs data_root"):
+        runner.plan("real", only=["layer"], out=tmp_path / "r")

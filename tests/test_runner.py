@@ -56,11 +56,30 @@ def test_bad_parameter_file_fails_before_running(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("notebook", "text", "expected"),
+    [
+        ("00_world", "tasks: [roomz]\n", "tasks ['roomz'] are not target tasks; valid tasks: ["),
+        ("02_depth", "depths: [6]\n", "depth=6 is not one of"),
+    ],
+)
+def test_unknown_task_or_level_fails_before_the_first_notebook(tmp_path, notebook, text, expected):
+    params = tmp_path / "params"
+    (params / "smoke").mkdir(parents=True)
+    (params / "smoke" / f"{notebook}.yaml").write_text(text)
+    with pytest.raises(ValueError) as err:
+        runner.run_study("smoke", out=tmp_path / "r", notebooks_dir=NOTEBOOKS, params_dir=params)
+    assert f"notebook {notebook}: " in str(err.value) and expected in str(err.value)
+    assert not (tmp_path / "r").exists()
+
+
 def test_plan_injects_profile_and_absolute_output_dir(tmp_path):
     jobs = runner.plan("smoke", ["width"], out=tmp_path / "r", notebooks_dir=NOTEBOOKS, params_dir=PARAMS)
     assert len(jobs) == 1
     out = Path(jobs[0].parameters["output_dir"])
-    assert out.is_absolute() and out == (tmp_path / "r" / "smoke" / "01_width").resolve()
+    # The notebook writes into a hidden staging folder that replaces the report on success.
+    assert jobs[0].folder == (tmp_path / "r" / "smoke" / "01_width").resolve()
+    assert out.is_absolute() and out == jobs[0].folder.with_name(".01_width.new")
     assert jobs[0].parameters == {
         "widths": ["tiny", "small"],
         "profile": "smoke",
@@ -249,3 +268,20 @@ def test_render_html_keeps_last_progress_state_and_drops_widgets(tmp_path):
     page = report.render_html(tmp_path / "nb.ipynb", tmp_path / "nb.html", "t").read_text()
     assert "100%|bar|" in page and " 50%|bar|" not in page
     assert "HBox()" not in page and "widget-state" not in page and "run()" not in page
+
+
+def test_failed_rerun_keeps_the_previous_report(tmp_path):
+    folder = tmp_path / "r" / "smoke" / "02_depth"
+    folder.mkdir(parents=True)
+    _results().to_csv(folder / "results.csv", index=False)
+    good = (folder / "results.csv").read_text()
+    report.RunRecord("02_depth", "Fixture depth", "ok", 1.0, "2026-12-01T00:00:00").save(folder)
+    (records,) = runner.run_study("smoke", only=["depth"], out=tmp_path / "r", notebooks_dir=NOTEBOOKS,
+                                  params_dir=PARAMS, log_output=False, progress_bar=False,
+                                  stderr=io.StringIO())
+    assert records.status == "failed" and "previous report kept" in records.error
+    assert (folder / "results.csv").read_text() == good
+    assert report.RunRecord.load(folder).status == "ok"
+    failed = folder.with_name(".02_depth.failed")
+    assert report.RunRecord.load(failed).status == "failed" and (failed / "02_depth.html").exists()
+    assert not folder.with_name(".02_depth.new").exists()

@@ -152,7 +152,7 @@ def factor_notebook(name: str, f: dict):
 def world_notebook():
     return [
         md("# The world card\n\nThe embedded world stands in for ImageNet, Places and the paper's "
-           "target datasets (see `shared/design/world.md`). For every task: a gallery of "
+           "target datasets (see `docs/design/world.md`). For every task: a gallery of "
            "samples, its class balance, the chance level and a raw-pixel linear baseline. A task "
            "at chance or at 100 % teaches nothing, so the card checks both."),
         code(parameters({"n_gallery": "8"}), ("parameters",)),
@@ -200,9 +200,10 @@ def optimized_notebook():
         code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
         code('report.publish(P.output_dir, name="09_optimized", results=table, claims=verdicts, '
              'headline=headline);'),
-        md("## Every claim of the study\n\nWhen the notebooks run as a batch (`python -m "
-           "transferlab run`), the verdicts of all notebooks are collected here."),
-        code("factors.claims_summary(P.output_dir)"),
+        md("## Every claim of the study\n\nThe verdicts of every notebook: those of this batch "
+           "run (`python -m transferlab run`), or, run interactively, those of the profile's "
+           "last batch run in `reports/`, with this notebook's own."),
+        code("factors.claims_summary(P, own=verdicts)"),
     ]
 
 
@@ -214,9 +215,14 @@ def build() -> dict[str, object]:
         for i, cell in enumerate(cells):  # stable ids: regenerating changes nothing
             cell.id = f"{name.replace('_', '-')}-{i}"
         nb = new_notebook(cells=cells)
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+        # The kernel `make install` registers, so JupyterLab starts this project's venv.
+        nb.metadata["kernelspec"] = {"name": "transferlab", "display_name": "transferlab (.venv)",
                                      "language": "python"}
-        nb.metadata["language_info"] = {"name": "python"}
+        # What ipykernel reports on connecting, so opening a notebook does not mark it dirty.
+        nb.metadata["language_info"] = {
+            "codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+            "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+            "pygments_lexer": "ipython3"}
         out[name] = nb
     return out
 

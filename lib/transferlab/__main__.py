@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--notebooks", type=Path, help="notebook folder (default: notebooks/)")
     run.add_argument("--params", type=Path, help="parameter folder (default: params/)")
     run.add_argument("--quiet", action="store_true", help="no progress bar, no cell output")
+    run.add_argument("--seeds", nargs="+", type=int, metavar="N",
+                     help="training seeds of every notebook (default: the profile's)")
+    run.add_argument("--data-root", help="real profile: the folder holding the datasets")
+    run.add_argument("--weights", help="real profile: 'imagenet', a checkpoint file or a YAML "
+                     "file naming one per source (see README, 'Run on real data')")
 
     tasks = sub.add_parser("tasks", help="list the world's tasks")
     tasks.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -38,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .cache import CacheError
     from .runner import run_study
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -53,11 +59,18 @@ def _run(args: argparse.Namespace) -> int:
             params_dir=args.params,
             log_output=not args.quiet,
             progress_bar=not args.quiet,
+            overrides=_overrides(args),
         )
-    except ValueError as err:  # a bad request, found before anything ran
+    except (ValueError, CacheError, FileNotFoundError) as err:  # found before anything ran
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 1 if any(r.status != "ok" for r in records) else 0
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """The parameters the command line sets for every notebook."""
+    given = {"seeds": args.seeds, "data_root": args.data_root, "weights": args.weights}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _tasks(args: argparse.Namespace) -> int:

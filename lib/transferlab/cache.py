@@ -78,6 +78,33 @@ class CorruptEntry(Exception):
     """A cache entry that failed its checksum or could not be decoded."""
 
 
+class CacheError(OSError):
+    """The cache folder cannot be written (read-only, full, missing permission)."""
+
+
+def _unwritable(root: Path, path: Path, err: OSError) -> CacheError:
+    how = "set by TRANSFERLAB_CACHE" if os.environ.get("TRANSFERLAB_CACHE") else (
+        "the default; set TRANSFERLAB_CACHE to use another folder"
+    )
+    reason = err.strerror or str(err)
+    return CacheError(
+        err.errno, f"cannot write the cache at {root} ({how}): {path}: {reason}"
+    )
+
+
+def check_writable(root: str | os.PathLike | None = None) -> Path:
+    """The cache folder, after writing and removing a probe file in it; CacheError if it can't."""
+    folder = Path(root) if root is not None else default_root()
+    probe = folder / f".probe-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(probe, b"probe")
+        probe.unlink()
+    except OSError as err:
+        raise _unwritable(folder, probe, err) from None
+    return folder
+
+
 class Cache:
     """A folder of content-addressed entries, one sub-folder per kind."""
 
@@ -115,7 +142,6 @@ class Cache:
         _check_codec(codec)
         key = config_key(kind, config)
         payload, manifest = self._paths(kind, key, codec)
-        payload.parent.mkdir(parents=True, exist_ok=True)
         data = _encode(codec, value)
         meta = {
             "kind": kind,
@@ -124,8 +150,12 @@ class Cache:
             "bytes": len(data),
             "config": _canonical(config),
         }
-        atomic_write(payload, data)
-        atomic_write(manifest, json.dumps(meta, indent=1).encode())
+        try:
+            payload.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(payload, data)
+            atomic_write(manifest, json.dumps(meta, indent=1).encode())
+        except OSError as err:
+            raise _unwritable(self.root, payload, err) from None
 
     def get_or_compute(
         self,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import networks, results
 from .profiles import get_profile
-from .study import STANDARD, Level, Representation, Study
+from .study import STANDARD, Level, Representation, Study, Unavailable
 
 FACTORS = ("width", "depth", "early_stopping", "source_task", "layer", "dim_reduction",
            "fine_tuning", "data_size")
@@ -254,6 +254,58 @@ def measured_distance(layer_table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("distance_rank")
 
 
+# ---------------------------------------------------------------- checking a request
+
+
+def _depth_levels(study: Study, depths: Sequence[int]) -> list[Level]:
+    if study.profile.name == "real":
+        from .real.study import depth_levels as real_depth_levels
+
+        return real_depth_levels(depths)
+    return depth_levels(depths)
+
+
+def check_request(notebook: str, params) -> None:
+    """Fail now, before any training, if `params` of `notebook` cannot be run.
+
+    Checks what the parameter schema cannot: task names against the profile's tasks (and
+    data_root for the real profile), and every factor level against the networks the study
+    can build. Costs no compute; the batch runner calls it for every notebook first.
+    """
+    study = study_for(params, progress=False)
+    if notebook == "00_world" and params.profile == "real":
+        raise Unavailable("the world card describes the embedded world's tasks (galleries, "
+                          "raw-pixel baselines); real datasets have none")
+    tasks_for(study, params, network_per_level=notebook in NETWORK_PER_LEVEL)
+    if notebook == "07_fine_tuning":
+        tasks_for(study, params, kinds=("single-label",))
+    levels: list[Level] = []
+    if notebook == "01_width":
+        levels = width_levels(params.widths)
+    elif notebook == "02_depth":
+        levels = _depth_levels(study, params.depths)
+    elif notebook == "03_early_stopping":
+        # checkpoint=0 asks the backend whether it has snapshots at all.
+        levels = [Level(layer, 0, replace(STANDARD, layer=layer, checkpoint=0))
+                  for layer in params.layers]
+    elif notebook == "04_source_task":
+        levels = source_levels(params.sources)
+    elif notebook == "05_layer":
+        levels = layer_levels(params.layers, params.pooling)
+    elif notebook == "06_dim_reduction":
+        levels = dim_levels(params.dims, study.feature_dim())
+    elif notebook == "07_fine_tuning":
+        levels = [Level(params.layer, 0, replace(STANDARD, layer=params.layer, finetune="target"))]
+    elif notebook == "08_data_size":
+        levels = data_size_levels(params.fractions)
+    for lv in levels:
+        study.check(lv.rep)
+
+
+# Notebooks whose factor trains a network per level (their default tasks may be a subset).
+NETWORK_PER_LEVEL = ("01_width", "02_depth", "03_early_stopping", "08_data_size")
+
+
 # ---------------------------------------------------------------- tables beside the figures
 
 
@@ -296,16 +348,26 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def claims_summary(output_dir: str) -> pd.DataFrame:
-    """Verdicts of every notebook of a batch run (siblings of `output_dir`), in notebook order."""
+def claims_summary(params, own: pd.DataFrame | None = None, name: str = "09_optimized"):
+    """Verdicts of every notebook of a run, in notebook order, as a table that shows all text.
+
+    In a batch run, the claims.csv of the sibling report folders of `params.output_dir`;
+    run interactively (no output_dir), those of the last batch run of the profile in
+    reports/<profile>/. `own` (this notebook's verdicts) replaces its own folder's table.
+    """
     from pathlib import Path
 
-    if not output_dir:
-        return pd.DataFrame(columns=["notebook", "claim", "factor", "verdict", "evidence"])
+    from .runner import REPO
+
+    folder = Path(params.output_dir) if params.output_dir else REPO / "reports" / params.profile / name
     rows = []
-    for path in sorted(Path(output_dir).parent.glob("*/claims.csv")):
-        rows.append(pd.read_csv(path).assign(notebook=path.parent.name))
-    if not rows:
-        return pd.DataFrame(columns=["notebook", "claim", "factor", "verdict", "evidence"])
-    out = pd.concat(rows, ignore_index=True)
-    return out[["notebook", "claim", "factor", "verdict", "evidence"]]
+    for path in sorted(folder.parent.glob("*/claims.csv")):
+        notebook = path.parent.name
+        if notebook.startswith(".") or notebook == name:  # staging folders; this notebook
+            continue
+        rows.append(pd.read_csv(path, keep_default_na=False).assign(notebook=notebook))
+    if own is not None:
+        rows.append(own.assign(notebook=name))
+    columns = ["notebook", "claim", "factor", "verdict", "evidence"]
+    out = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+    return out.style.hide(axis="index")

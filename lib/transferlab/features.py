@@ -165,7 +165,8 @@ def extract(
     bar = tqdm(total=len(images), desc="features", disable=not progress, leave=False)
     with torch.no_grad(), compute.autocast_context():
         for s in range(0, len(images), batch_size):
-            pixels = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size]))
+            # A copy: images may be a read-only memmap, which torch cannot wrap.
+            pixels = torch.from_numpy(np.array(images[s : s + batch_size]))
             acc: dict[str, torch.Tensor] = {}
             for top, left, side, mirror in boxes.tolist():
                 x = _window(pixels, top, left, side, side, size, bool(mirror), mean, std)
@@ -215,7 +216,8 @@ def extract_patches(
     bar = tqdm(total=len(images), desc="patches", disable=not progress, leave=False)
     with torch.no_grad(), compute.autocast_context():
         for s in range(0, len(images), batch_size):
-            pixels = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size]))
+            # A copy: images may be a read-only memmap, which torch cannot wrap.
+            pixels = torch.from_numpy(np.array(images[s : s + batch_size]))
             for p, (y0, x0, y1, x1) in enumerate(pix.tolist()):
                 x = _window(pixels, y0, x0, y1 - y0, x1 - x0, size, False, mean, std)
                 v = _vectorize(fx(x)[layer], pooling).numpy()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -35,14 +35,17 @@ def default_params_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "params"
 
 
-def _choices(default: Any, choices: tuple) -> Any:
-    """A field whose value (or each element of a list value) must be one of `choices`."""
-    return field(default=default, metadata={"choices": choices})
+def _choices(default: Any, choices: tuple, nonempty: bool = False) -> Any:
+    """A field whose value (or each element of a list value) must be one of `choices`.
+
+    nonempty: a list that may not be empty (the levels of a factor).
+    """
+    return field(default=default, metadata={"choices": choices, "nonempty": nonempty})
 
 
-def _valid(default: Any, check: Callable[[Any], bool], text: str) -> Any:
+def _valid(default: Any, check: Callable[[Any], bool], text: str, nonempty: bool = False) -> Any:
     """A field whose value (or each element of a list value) must pass `check` (`text` says how)."""
-    return field(default=default, metadata={"valid": (check, text)})
+    return field(default=default, metadata={"valid": (check, text), "nonempty": nonempty})
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class CommonParams:
 
     profile: str = _choices("quick", PROFILES)
     tasks: tuple[str, ...] = ()  # empty: the profile's default tasks
-    seeds: tuple[int, ...] = ()  # empty: the profile's default seeds
+    seeds: tuple[int, ...] = _valid((), lambda v: v >= 0, ">= 0")  # empty: the profile's seeds
     output_dir: str = ""  # empty: write nothing
     data_root: str = ""  # real profile: dataset root (empty: default location)
     weights: str = ""  # real profile: network weights (empty: default location)
@@ -67,22 +70,22 @@ class WorldParams(CommonParams):
 
 @dataclass(frozen=True)
 class WidthParams(CommonParams):
-    widths: tuple[str, ...] = _choices(WIDTHS, WIDTHS)
+    widths: tuple[str, ...] = _choices(WIDTHS, WIDTHS, nonempty=True)
 
 
 @dataclass(frozen=True)
 class DepthParams(CommonParams):
-    depths: tuple[int, ...] = _valid((5, 7, 9, 11, 13), lambda v: v >= 1, ">= 1")
+    depths: tuple[int, ...] = _valid((5, 7, 9, 11, 13), lambda v: v >= 1, ">= 1", nonempty=True)
 
 
 @dataclass(frozen=True)
 class EarlyStoppingParams(CommonParams):
-    layers: tuple[str, ...] = ("fc6", "fc7")
+    layers: tuple[str, ...] = field(default=("fc6", "fc7"), metadata={"nonempty": True})
 
 
 @dataclass(frozen=True)
 class SourceTaskParams(CommonParams):
-    sources: tuple[str, ...] = _choices(SOURCES, SOURCES)
+    sources: tuple[str, ...] = _choices(SOURCES, SOURCES, nonempty=True)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class FineTuningParams(CommonParams):
 @dataclass(frozen=True)
 class DataSizeParams(CommonParams):
     fractions: tuple[float, ...] = _valid(
-        (0.125, 0.25, 0.5, 1.0), lambda v: 0 < v <= 1, "in (0, 1]"
+        (0.125, 0.25, 0.5, 1.0), lambda v: 0 < v <= 1, "in (0, 1]", nonempty=True
     )
 
 
@@ -168,6 +171,18 @@ def _coerce(value: Any, tp: Any) -> Any:
 
 def _check_value(notebook: str, f: Any, value: Any, shown: Any) -> None:
     items = value if isinstance(value, tuple) else (value,)
+    if isinstance(value, tuple):
+        if not value and f.metadata.get("nonempty"):
+            raise ValueError(
+                f"notebook {notebook}: parameter {f.name}=[] is empty; give at least one level "
+                f"(default: {list(f.default)})"
+            )
+        repeated = sorted({v for v in value if value.count(v) > 1}, key=str)
+        if repeated:
+            raise ValueError(
+                f"notebook {notebook}: parameter {f.name}={shown!r} repeats {repeated}; "
+                "give each value once"
+            )
     choices = f.metadata.get("choices")
     if choices is not None:
         bad = [v for v in items if v not in choices]
@@ -224,13 +239,54 @@ def _is_parameter(name: str, value: Any) -> bool:
     return True
 
 
+# The first line of every notebook's parameters cell (written by tools/make_notebooks.py).
+PARAMETERS_MARKER = "# papermill parameters"
+
+
+def _assigned_names(source: str) -> list[str]:
+    """The names a cell assigns at top level (`a = 1`, `a: int = 1`, `a = b = 1`)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def _parameter_names(history: Sequence[str]) -> list[str] | None:
+    """Names assigned by the last parameters cell run and the cells after it (papermill's).
+
+    `history` is IPython's `In`, whose last entry is the cell running now (the one calling
+    check_params), so it is not read; None when no parameters cell is in the history.
+    """
+    earlier = history[:-1]
+    starts = [i for i, src in enumerate(earlier) if src.lstrip().startswith(PARAMETERS_MARKER)]
+    if not starts:
+        return None
+    return [name for src in earlier[starts[-1] :] for name in _assigned_names(src)]
+
+
 def check_params(notebook: str, namespace: Mapping[str, Any]) -> CommonParams:
     """The checked parameters of `notebook` from its namespace (pass `globals()`).
 
-    Every non-IPython, non-module, non-callable name in the namespace must be one of the
-    notebook's parameters, so call this right after the parameters cell.
+    In IPython the parameters are the names the last run of the parameters cell (and
+    papermill's injected cell after it) assigned, so a rerun in the same kernel does not
+    see the previous run's variables. Elsewhere every non-IPython, non-module,
+    non-callable name in the namespace must be a parameter.
     """
-    values = {k: v for k, v in namespace.items() if _is_parameter(k, v)}
+    history = namespace.get("In")
+    names = _parameter_names(history) if isinstance(history, list) else None
+    if names is None:
+        values = {k: v for k, v in namespace.items() if _is_parameter(k, v)}
+    else:
+        values = {k: namespace[k] for k in names if k in namespace}
     return validate(notebook, values)
 
 
@@ -238,6 +294,17 @@ def profiles(params_dir: Path | None = None) -> list[str]:
     """The profiles that have a folder in `params_dir`."""
     root = Path(params_dir) if params_dir is not None else default_params_dir()
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in `path`; a syntax error names the file and its line."""
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+        problem = getattr(err, "problem", None) or str(err)
+        raise ValueError(f"{path}: {where}: not valid YAML ({problem})") from None
 
 
 def load_params(profile: str, notebook: str, params_dir: Path | None = None) -> dict[str, Any]:
@@ -253,7 +320,7 @@ def load_params(profile: str, notebook: str, params_dir: Path | None = None) -> 
     schema(notebook)
     if not path.exists():
         return {}
-    values = yaml.safe_load(path.read_text()) or {}
+    values = _read_yaml(path)
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of parameter names to values")
     if values.get("profile", profile) != profile:

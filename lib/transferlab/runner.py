@@ -17,13 +17,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import params as params_mod
 from . import report
+from .cache import check_writable
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_KERNELS = ("python3", "transferlab")
@@ -133,7 +134,11 @@ def resolve_kernel(kernel_name: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One notebook to run: its file, its parameters, where its outputs go."""
+    """One notebook to run: its file, its parameters, where its outputs go.
+
+    The notebook runs into `staging` (its `output_dir`); only a successful run replaces
+    `folder`, so a failed rerun leaves the previous report where it was.
+    """
 
     notebook: Path
     parameters: dict[str, Any]
@@ -142,6 +147,15 @@ class Job:
     @property
     def name(self) -> str:
         return self.notebook.stem
+
+    @property
+    def staging(self) -> Path:
+        return staging_folder(self.folder)
+
+
+def staging_folder(folder: Path) -> Path:
+    """Where a notebook of `folder` runs before its report replaces `folder` (hidden)."""
+    return folder.with_name(f".{folder.name}.new")
 
 
 def describe_failure(err: BaseException) -> str:
@@ -154,18 +168,11 @@ def describe_failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def run_job(
-    job: Job, kernel: str, cwd: Path, log_output: bool = True, progress_bar: bool = True
-) -> report.RunRecord:
-    """Execute one notebook, render its HTML (partial if it failed), save its status."""
+def _execute(job: Job, kernel: str, cwd: Path, log_output: bool, progress_bar: bool) -> str:
+    """Run the notebook into job.staging and render its HTML; the error, or ""."""
     import papermill
 
-    if job.folder.exists():
-        shutil.rmtree(job.folder)  # no stale tables from an earlier run may survive a failure
-    job.folder.mkdir(parents=True)
-    executed = job.folder / f"{job.name}.ipynb"
-    title = report.notebook_title(job.notebook)
-    start = time.perf_counter()
+    executed = job.staging / f"{job.name}.ipynb"
     error = ""
     try:
         papermill.execute_notebook(
@@ -181,21 +188,59 @@ def run_job(
         )
     except Exception as err:  # any failure of one notebook must not stop the others
         error = describe_failure(err)
-    seconds = time.perf_counter() - start
     if executed.exists():
         try:
-            report.render_html(executed, job.folder / f"{job.name}.html", title)
+            report.render_html(executed, job.staging / f"{job.name}.html", job_title(job))
         except Exception as err:
             error = error or f"HTML rendering failed: {type(err).__name__}: {err}"
+    return error
+
+
+def job_title(job: Job) -> str:
+    return report.notebook_title(job.notebook)
+
+
+def _replace(old: Path, new: Path) -> None:
+    """Put folder `new` where `old` is, never leaving neither behind."""
+    if old.exists():
+        trash = old.with_name(f".{old.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        old.rename(trash)
+        new.rename(old)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        new.rename(old)
+
+
+def run_job(
+    job: Job, kernel: str, cwd: Path, log_output: bool = True, progress_bar: bool = True
+) -> report.RunRecord:
+    """Execute one notebook, render its HTML (partial if it failed), save its status.
+
+    A success replaces the notebook's report folder. A failure replaces it only when there
+    was no earlier report; otherwise the earlier one stays and the failed run is kept in
+    `.NAME.failed/` beside it (its path is in the record's error).
+    """
+    shutil.rmtree(job.staging, ignore_errors=True)  # no stale tables from a killed run
+    job.staging.mkdir(parents=True)
+    start = time.perf_counter()
+    error = _execute(job, kernel, cwd, log_output, progress_bar)
     record = report.RunRecord(
         name=job.name,
-        title=title,
+        title=job_title(job),
         status="failed" if error else "ok",
-        seconds=round(seconds, 2),
+        seconds=round(time.perf_counter() - start, 2),
         finished=datetime.now().isoformat(timespec="seconds"),
         error=error,
     )
-    record.save(job.folder)
+    record.save(job.staging)
+    previous = report.RunRecord.load(job.folder)
+    if error and previous is not None and previous.status == "ok":
+        failed = job.folder.with_name(f".{job.folder.name}.failed")
+        shutil.rmtree(failed, ignore_errors=True)
+        job.staging.rename(failed)
+        return replace(record, error=f"{error} (previous report kept; this run: {failed})")
+    _replace(job.folder, job.staging)
     return record
 
 
@@ -205,18 +250,44 @@ def plan(
     out: Path | str = "reports",
     notebooks_dir: Path | None = None,
     params_dir: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    stderr: TextIO | None = None,
 ) -> list[Job]:
-    """The jobs of a run, every parameter file validated; raises ValueError before any run."""
+    """The jobs of a run, every request checked; raises ValueError before any run.
+
+    Each notebook's parameters are validated by its schema, then by the study
+    (factors.check_request: task names, levels, data_root); the cache must be writable.
+    """
+    from . import factors  # the study's checks import torch: only once the files parse
+    from .study import Unavailable
+
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     selected = select_notebooks(find_notebooks(notebooks_dir), only)
     profile_dir = Path(out).resolve() / profile
-    jobs = []
+    check_writable()
+    jobs, skipped = [], []
     for nb in selected:
         values = params_mod.load_params(profile, nb.stem, params_dir)
         folder = profile_dir / nb.stem
-        values |= {"profile": profile, "output_dir": str(folder)}
-        params_mod.validate(nb.stem, values)
+        values |= dict(overrides or {})
+        values |= {"profile": profile, "output_dir": str(staging_folder(folder))}
+        checked = params_mod.validate(nb.stem, values)
+        try:
+            factors.check_request(nb.stem, checked)
+        except (Unavailable, FileNotFoundError) as err:
+            # A level this backend cannot produce, or weights not on this machine: a bad
+            # request when the notebook was asked for by name, else a notebook to skip.
+            if only:
+                raise ValueError(f"notebook {nb.stem}: {err}") from None
+            skipped.append(f"{nb.stem}: {err}")
+            continue
+        except ValueError as err:
+            raise ValueError(f"notebook {nb.stem}: {err}") from None
         jobs.append(Job(notebook=nb.resolve(), parameters=values, folder=folder))
+    if not jobs:
+        raise ValueError(f"no notebook can run on profile {profile!r}: " + "; ".join(skipped))
+    for why in skipped:
+        print(f"skipping {why}", file=stderr or sys.stderr)
     return jobs
 
 
@@ -230,6 +301,7 @@ def run_study(
     log_output: bool = True,
     progress_bar: bool = True,
     stderr: TextIO | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> list[report.RunRecord]:
     """Run the profile's notebooks (or those in `only`) into out/<profile>/ and index them.
 
@@ -237,7 +309,7 @@ def run_study(
     """
     stderr = stderr or sys.stderr
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
-    jobs = plan(profile, only, out, notebooks_dir, params_dir)
+    jobs = plan(profile, only, out, notebooks_dir, params_dir, overrides, stderr)
     kernel_name = resolve_kernel(kernel)
     profile_dir = Path(out).resolve() / profile
     records = []

@@ -34,6 +34,14 @@ FC_LAYERS = ("fc6", "fc7", "fc8")
 EXTRA_DATA = {"breeds": ("objects", "test", lambda y: y < 20, lambda y: y)}
 
 
+class Unavailable(ValueError):
+    """A level this study's backend cannot produce (e.g. other widths of torchvision's AlexNet).
+
+    A bad request for the one who asked for it; for a batch run of every notebook, the
+    sign that a notebook does not apply to this profile (the runner skips it and says why).
+    """
+
+
 @dataclass(frozen=True)
 class Representation:
     """One point of the paper's factor space. Defaults are the paper's Deep Standard."""

@@ -59,7 +59,7 @@ from .. import compute, features, retrieval
 from ..cache import Cache
 from ..probes import ProbeConfig
 from ..profiles import FinetuneSettings, Profile
-from ..study import STANDARD, Level, Representation, Study
+from ..study import STANDARD, Level, Representation, Study, Unavailable
 from ..tasks import RetrievalTruth, TaskData, TaskSpec
 from ..training import TrainConfig
 from ..world import WorldConfig
@@ -403,7 +403,7 @@ class RealStudy(Study):
     def checkpoint_iterations(self, seed: int = 0, rep: Representation = STANDARD) -> list[int]:
         """Training iterations of the early-stopping snapshots given in the weights file."""
         if not self.weights.snapshots:
-            raise ValueError(_need_training("early-stopping", "snapshots",
+            raise Unavailable(_need_training("early-stopping", "snapshots",
                                             "snapshots: {1000: s1.pth, 450000: final.pth}"))
         return [it for it, _ in self.weights.snapshots]
 
@@ -411,10 +411,10 @@ class RealStudy(Study):
         """(architecture, weights) behind `rep` for one source (concat has two); a clear
         ValueError when the real profile cannot produce it."""
         if rep.finetune:
-            raise ValueError(f"finetune={rep.finetune!r}: fine-tuning torchvision networks is not "
+            raise Unavailable(f"finetune={rep.finetune!r}: fine-tuning torchvision networks is not "
                              "implemented; the fine-tuning factor runs on the world profiles")
         if rep.width != STANDARD.width:
-            raise ValueError(
+            raise Unavailable(
                 f"width={rep.width!r}: torchvision has one width per architecture; the width "
                 "factor needs AlexNets of other widths trained on ImageNet, whose shapes differ "
                 "from torchvision's, so it is not available on the real profile (it runs on the "
@@ -433,7 +433,7 @@ class RealStudy(Study):
         if rep.fraction != 1:
             given = dict(self.weights.fractions)
             if rep.fraction not in given:
-                raise ValueError(f"fraction={rep.fraction:g} has no checkpoint (given: "
+                raise Unavailable(f"fraction={rep.fraction:g} has no checkpoint (given: "
                                  f"{sorted(given)}); " + _need_training(
                                      "data-size", "fractions", "fractions: {0.5: half.pth}"))
             return arch, given[rep.fraction]
@@ -447,7 +447,7 @@ class RealStudy(Study):
             return arch, self.weights.objects if arch == STANDARD_ARCH else "imagenet"
         path = getattr(self.weights, source, None)
         if path is None:
-            raise ValueError(
+            raise Unavailable(
                 f"source={source!r} needs a {source} AlexNet checkpoint: give weights=<file>.yaml "
                 f"with `{source}: <path>` (e.g. Places365's alexnet_places365.pth.tar from "
                 f"http://places2.csail.mit.edu/models_places365/)"
