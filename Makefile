@@ -27,8 +27,10 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The run, then README's results block rewritten from its claims.csv (date, CPU, commit).
 study: $(STAMP)
 	$(PY) -m transferlab run --profile $(PROFILE) --out reports
+	$(PY) tools/update_readme.py reports/$(PROFILE)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

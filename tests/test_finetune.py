@@ -90,3 +90,30 @@ def test_bad_target_data_fails_before_training(tmp_path, source_state, monkeypat
     with pytest.raises(ValueError, match="labels span"):
         fn.finetune(SOURCE, source_state, images, labels, 4, cfg, extra=bad_extra, data_id={},
                     cache=Cache(tmp_path), progress=False)
+
+
+def test_finetune_runs_its_steps_with_frozen_batchnorm_statistics(tmp_path, source_state):
+    images, labels = colour_task(40, 4, seed=5)  # a small target: 40 images, batch 16
+    cfg = fn.FinetuneConfig(steps=12, batch_size=16, lr=0.01)
+    assert cfg.frozen_bn
+    state = fn.finetune(SOURCE, source_state, images, labels, 4, cfg, data_id={"tgt": 1},
+                        cache=Cache(tmp_path), progress=False)
+    stats = [k for k in state if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(state[k], source_state[k]) for k in stats)
+    affine = [k for k in state if k.endswith("weight") and k.replace("weight", "running_mean") in state]
+    assert any(not torch.equal(state[k], source_state[k]) for k in affine)  # BN weights learn
+    moving = fn.FinetuneConfig(steps=12, batch_size=16, lr=0.01, frozen_bn=False)
+    free = fn.finetune(SOURCE, source_state, images, labels, 4, moving, data_id={"tgt": 1},
+                       cache=Cache(tmp_path), progress=False)
+    assert any(not torch.equal(free[k], source_state[k]) for k in stats)
+    plan = tr.make_plan(cfg, len(labels), SOURCE.input_size)
+    assert plan.total == 12 > 2 * plan.iters_per_epoch  # steps, not epochs
+
+
+def test_snapshots_at_fractions_of_training():
+    cfg = tr.TrainConfig(steps=1500, snapshots=(1 / 16, 0.5, 7 / 8, 1.0))
+    assert cfg.snapshot_iterations(1500) == [94, 750, 1312, 1500]
+    with pytest.raises(ValueError, match="fractions \\[1.5\\]"):
+        tr.TrainConfig(snapshots=(0.5, 1.5))
+    with pytest.raises(ValueError, match="steps=0"):
+        tr.TrainConfig(steps=0)

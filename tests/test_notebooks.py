@@ -18,6 +18,7 @@ import papermill as pm
 import pytest
 import yaml
 from transferlab import params, runner
+from transferlab.claims import PAPER_CLAIMS
 from transferlab.profiles import get_profile
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,11 @@ def test_results_cover_every_task_and_level(smoke_run, name):
     tasks = set(get_profile("smoke").tasks)
     if name == "07_fine_tuning":
         tasks = {t for t in tasks if t in ("rooms", "birds", "interactions")}
+    source = table[table.group == "source"]
+    table = table[table.group != "source"]
+    if name == "03_early_stopping":  # each snapshot's top-1 on its source: convergence
+        assert set(source.task) == {"objects"}
+        assert source.groupby("factor").level_index.nunique().min() == table.level_index.nunique()
     if name != "08_data_size":
         assert set(table.task) == tasks
     if name in FACTOR_LEVELS:
@@ -117,9 +123,11 @@ def test_batch_tables_and_claims(smoke_run):
     table = pd.read_csv(folder / "results.csv")
     assert {"factor", "level", "task", "score"} <= set(table.columns)
     assert {"world", "width", "depth", "layer", "optimized"} <= set(table.factor)
-    claims = pd.read_csv(folder / "claims.csv")
-    assert list(claims.columns[:4]) == ["claim", "factor", "verdict", "evidence"]
-    assert claims.factor.nunique() >= 9
+    claims = pd.read_csv(folder / "claims.csv", keep_default_na=False)
+    assert list(claims.columns[:7]) == ["paper_claim", "claim", "verdict", "statistic", "ci_low",
+                                        "ci_high", "evidence"]
+    assert set(claims.paper_claim) - {""} == set(PAPER_CLAIMS)  # each of the nine, once
+    assert (claims.paper_claim[claims.paper_claim != ""].value_counts() == 1).all()
 
 
 def test_optimized_choices_are_made_on_training_data(smoke_run):

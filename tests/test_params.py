@@ -91,7 +91,7 @@ def test_unknown_notebook_lists_the_notebooks():
 
 def test_every_notebook_has_a_schema_with_the_common_parameters():
     common = {f.name for f in dataclasses.fields(params.CommonParams)}
-    assert common == {"profile", "tasks", "seeds", "output_dir", "data_root", "weights"}
+    assert common == {"profile", "tasks", "seeds", "world_seed", "output_dir", "data_root", "weights"}
     for name in params.SCHEMAS:
         assert common <= {f.name for f in dataclasses.fields(params.schema(name))}
         params.schema(name)()  # the defaults pass their own checks
@@ -212,3 +212,13 @@ def test_parameters_injected_after_the_parameters_cell_are_checked():
     namespace = {**_ipython_namespace([cell, injected]), "In": ["", cell, injected, check]}
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) widht=\['tiny'\]"):
         check_params("01_width", namespace)
+
+
+def test_world_seed_draws_another_world_of_the_same_profile():
+    from transferlab import factors
+
+    study = factors.study_for(check_params("05_layer", {"profile": "smoke", "world_seed": 3}))
+    assert study.world.seed == 3 and study.world.size == 16
+    assert factors.study_for(check_params("05_layer", {"profile": "smoke"})).world.seed == 0
+    with pytest.raises(ValueError, match="world_seed=-1"):
+        check_params("05_layer", {"world_seed": -1})

@@ -231,7 +231,8 @@ def test_combined_tables(study):
     assert list(results.columns) == list(results_schema.COLUMNS)
     assert results.groupby("factor").size().to_dict() == {"width": 4, "world": 2}
     claims = pd.read_csv(folder / "claims.csv")
-    assert list(claims.columns) == ["claim", "factor", "verdict", "evidence", "notebook"]
+    # The published columns first (a fixture's own "factor" column is kept after them).
+    assert list(claims.columns) == [*report.CLAIM_COLUMNS, "factor", "notebook"]
     assert claims["notebook"].tolist() == ["00_world", "01_width"]
     assert claims["evidence"].tolist() == ["levels=1", "levels=2"]
 
@@ -251,6 +252,11 @@ def test_index_page(study):
     assert "fixture claim of 01_width" in page and ">reproduced<" in page
     assert "fixture failure in depth" in page
     assert re.search(r"00_world &middot; \d+\.\d s", page)
+    # The page opens with every verdict, each linking to its notebook's section.
+    verdicts = page.index('id="verdicts"')
+    assert verdicts < page.index('<section id="00_world">') < page.index("data:image/png")
+    table = page[verdicts : page.index('<section id="00_world">')]
+    assert "fixture claim of 01_width" in table and '<a href="#01_width">' in table
 
 
 def test_render_html_keeps_last_progress_state_and_drops_widgets(tmp_path):

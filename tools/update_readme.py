@@ -21,27 +21,56 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 FIGURE = "05_layer"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else platform's description."""
+    import platform
+
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def commit() -> str:
+    import subprocess
+
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def _number(x) -> str:
+    return "" if pd.isna(x) or x == "" else f"{float(x):+.2f}"
+
+
 def section(run: Path) -> str:
-    claims = pd.read_csv(run / "claims.csv")
+    claims = pd.read_csv(run / "claims.csv", keep_default_na=False)
     status = [json.loads(p.read_text()) for p in sorted(run.glob("*/status.json"))]
     minutes = sum(s["seconds"] for s in status) / 60
     failed = [s["name"] for s in status if s["status"] != "ok"]
-    counts = claims.verdict.value_counts()
+    paper = claims[claims["paper_claim"] != ""]
+    counts = paper.verdict.value_counts()
     lines = [
-        f"From the last `{run.name}` run ({max(s['finished'] for s in status)[:10]}, "
-        f"{len(status)} notebooks, {minutes:.0f} min of notebook time in this run; cold and warm "
-        "timings are in BENCHMARKS.md"
-        + (f"; failed: {', '.join(failed)}" if failed else "") + "): "
+        f"From the last `{run.name}` run ({max(s['finished'] for s in status)[:10]}, commit "
+        f"`{commit()}`, {cpu_model()}, {len(status)} notebooks, {minutes:.0f} min of notebook "
+        "time; cold and warm timings are in BENCHMARKS.md"
+        + (f"; failed: {', '.join(failed)}" if failed else "") + "). The paper's nine claims: "
         + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "not reproduced", "inconclusive"))
-        + ". Each verdict weighs the statistic against its 95% bootstrap interval (over tasks, "
-        "seeds and test images); the evidence column gives the numbers.",
+        + ". Each statistic is fixed in `transferlab.claims`; its 95% interval comes from a "
+        "paired bootstrap (the same test images across a task's levels, tasks resampled within "
+        "groups, seeds resampled); the evidence gives every statistic of a claim.",
         "",
-        "| notebook | claim | verdict | evidence |",
-        "|---|---|---|---|",
+        "| paper claim | claim | verdict | statistic [95% CI] | evidence |",
+        "|---|---|---|---|---|",
     ]
     for row in claims.itertuples():
         evidence = str(row.evidence).replace("|", "/").replace("\n", " ")
-        lines.append(f"| {row.notebook} | {row.claim} | **{row.verdict}** | {evidence} |")
+        interval = (f"{_number(row.statistic)} [{_number(row.ci_low)}, {_number(row.ci_high)}]"
+                    if _number(row.ci_low) else _number(row.statistic))
+        lines.append(f"| {row.paper_claim or '(world check)'} | {row.claim} | **{row.verdict}** "
+                     f"| {interval} | {evidence} |")
     fig = run / FIGURE / "headline.png"
     if fig.exists():
         (ROOT / "docs").mkdir(exist_ok=True)

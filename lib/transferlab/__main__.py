@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar, no cell output")
     run.add_argument("--seeds", nargs="+", type=int, metavar="N",
                      help="training seeds of every notebook (default: the profile's)")
+    run.add_argument("--world-seed", type=int, metavar="N",
+                     help="draw another embedded world (same tasks and sizes; default 0)")
     run.add_argument("--data-root", help="real profile: the folder holding the datasets")
     run.add_argument("--weights", help="real profile: 'imagenet', a checkpoint file or a YAML "
                      "file naming one per source (see README, 'Run on real data')")
@@ -69,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _overrides(args: argparse.Namespace) -> dict:
     """The parameters the command line sets for every notebook."""
-    given = {"seeds": args.seeds, "data_root": args.data_root, "weights": args.weights}
+    given = {"seeds": args.seeds, "world_seed": args.world_seed, "data_root": args.data_root,
+             "weights": args.weights}
     return {k: v for k, v in given.items() if v is not None}
 
 

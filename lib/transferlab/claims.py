@@ -1,683 +1,513 @@
-"""The paper's claims (Table 1 and section 3) and their check against a results table.
+"""The paper's nine claims, each a fixed statistic with a paired-bootstrap interval.
 
-Each claim is reduced to one statistic over tasks: a mean over tasks of a per-task effect
-(in points of percent; N-S scores are taken x25 so that 0..4 maps onto 0..100), or a Spearman
-correlation between a per-task quantity and the task's distance rank. Its 95% interval comes
-from a bootstrap that resamples, per replicate,
-  - the tasks (with replacement), when the claim is about tasks in general,
-  - the seeds (whole seed columns, since one training seed serves every task), and
-  - each cell's test-set noise: a normal draw with the sd implied by its ci_low/ci_high
-    (added once per cell, not divided by the number of seeds: the seeds share test images).
+Defined once, before any tuning, in `CLAIMS` (one entry per claim: the paper's claim, the
+factor it reads, its text, where the paper makes it, its statistics with their claimed side).
+Groups by distance: near = classification + attributes, mid = fine-grained, far =
+compositional + retrieval. Points are the task's metric in percent (N-S scores x 25).
 
-Verdict, with the claimed effect oriented to be positive (s = direction * (x - threshold)):
-  reproduced      the interval lies entirely on the claimed side (and, for "nearly all"
-                  claims, at least 75% of the tasks show the effect);
-  not reproduced  the interval lies entirely on the other side, or it excludes an effect of
-                  `min_effect` (0.5 points; 0.2 for a correlation) on the claimed side;
-  inconclusive    otherwise, or when the data the claim needs are missing (with the reason).
-Where a claim needs "the best of several levels", the level is chosen by `cv_score` when
-every candidate has one, else by the other tasks (leave one task out), never by the task's
-own test score, which would favour whichever side the noise happens to help.
+The interval of a statistic is the 2.5 and 97.5 percentiles of its value over bootstrap
+replicates; replicate b
+  - resamples the tasks with replacement *within each group* (so every group keeps its size),
+  - resamples the seeds with replacement (whole seeds: one training seed serves every task),
+  - takes each cell's score on the b-th resample of its task's test items, which is the same
+    resample for every level of the task (transferlab.study keys the resamples on the task's
+    test set and the seed): differences between levels keep only their own noise (paired).
+A table without replicates (e.g. read back from results.csv) falls back to independent normal
+noise with each cell's interval: unpaired, wider; the evidence says so.
+
+Verdict: *reproduced* when the interval of every statistic of the claim lies on its claimed
+side (and the claim's own condition holds, e.g. "the network converged"); *not reproduced*
+when one lies wholly on the other side; else *inconclusive*, also when the table lacks what
+the claim needs (the evidence says what). Where a claim needs "the best of several levels"
+(early stopping, PCA for retrieval), the level is chosen per task by `cv_score`, the
+cross-validated score on the training split, never by the test score.
 """
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from . import plots
+from . import results
+from .stats import NS_SCALE, levels_of, select_metric, task_order
 
-__all__ = ["Claim", "Verdict", "CLAIMS", "VERDICTS", "check", "verdicts", "claims_for"]
+__all__ = ["Claim", "Statistic", "CLAIMS", "PAPER_CLAIMS", "VERDICTS", "COLUMNS", "check",
+           "verdicts", "claims_for"]
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
-NEARLY_ALL = 0.75  # share of tasks that must show the effect for "nearly all tasks" claims
-NEAR_GROUPS = ("classification", "attributes")
-FAR_GROUPS = ("retrieval",)
-DISTANT_GROUPS = ("fine-grained", "compositional", "retrieval")
-SCENE_TASK = re.compile(r"room|scene|indoor|sun|mit|places", re.IGNORECASE)
-LEVEL_ALIASES = {
-    "objects": ("objects", "imagenet", "object"),
-    "scenes": ("scenes", "places", "places365", "scene"),
-    "hybrid": ("hybrid",),
-    "concat": ("concat", "concatenated", "late_fusion"),
-    "off": ("off", "no", "false", "frozen"),
-    "on": ("on", "yes", "true", "fine-tuned", "finetuned"),
-    "standard": ("standard", "deep standard", "std"),
-    "optimized": ("optimized", "optimised", "deep optimized", "opt"),
-}
-Z95 = 1.959964
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claim of the paper: `key` names it, `source` says where the paper makes it."""
-
-    key: str
-    factor: str
-    text: str
-    source: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of checking one claim; `statistic` with its 95% interval [ci_low, ci_high]."""
-
-    claim: str
-    factor: str
-    verdict: str
-    evidence: str
-    statistic: float
-    ci_low: float
-    ci_high: float
-
-    def __str__(self) -> str:
-        text = CLAIMS[self.claim].text if self.claim in CLAIMS else self.claim
-        return f"[{self.verdict.upper()}] {text}\n    {self.evidence}"
-
-
-_CLAIM_LIST = (
-    Claim(
-        "width_near",
-        "width",
-        "Wider networks help the tasks nearest the source: the widest network beats the next widest there.",
-        "Table 1; section 3.1.1, Figure 3",
-    ),
-    Claim(
-        "width_far",
-        "width",
-        "Distant (retrieval) tasks suffer from over-parametrisation: a "
-        "moderately wide network beats the widest.",
-        "Table 1; section 3.1.1, Figure 3",
-    ),
-    Claim(
-        "width_trend",
-        "width",
-        "The gain of the widest network over the next widest shrinks "
-        "as the task's distance from the source grows.",
-        "Table 1; Figure 3",
-    ),
-    Claim(
-        "depth_helps",
-        "depth",
-        "Deeper networks help nearly all tasks: the deepest network beats the shallowest.",
-        "Table 1; section 3.1.1, Figure 4",
-    ),
-    Claim(
-        "early_stopping_dont",
-        "early_stopping",
-        "Don't stop early: the final checkpoint is "
-        "as good as (within 1 point) or better than every earlier one for nearly all tasks.",
-        "Table 1; section 3.1.2, Figure 5",
-    ),
-    Claim(
-        "source_scenes_for_scenes",
-        "source_task",
-        "A scene source helps scene tasks: the "
-        "scenes network beats the objects network on the scene classification tasks.",
-        "section 3.1.3, Table 3",
-    ),
-    Claim(
-        "source_objects_far",
-        "source_task",
-        "An object source generalises better to distant "
-        "tasks: the objects network beats the scenes network on fine-grained, compositional "
-        "and retrieval tasks.",
-        "section 3.1.3, Table 3",
-    ),
-    Claim(
-        "source_concat_hybrid",
-        "source_task",
-        "Late fusion beats the hybrid network: concat >= hybrid, concat ahead on average.",
-        "section 3.1.3, Table 3",
-    ),
-    Claim(
-        "layer_trend",
-        "layer",
-        "The best layer moves earlier as distance grows: the rank "
-        "correlation of distance and best-layer index is negative.",
-        "Table 1; section 3.2.1, Figure 6",
-    ),
-    Claim(
-        "dimred_saturation",
-        "dim_reduction",
-        "Saturation comes later for distant tasks: the "
-        "PCA dimension reaching 95% of the task's gain grows with distance.",
-        "Table 1; section 3.2.2, Figure 8",
-    ),
-    Claim(
-        "dimred_retrieval",
-        "dim_reduction",
-        "Retrieval benefits from PCA: a reduced dimension beats the full representation on retrieval tasks.",
-        "Table 1; section 3.2.2",
-    ),
-    Claim(
-        "finetune_helps",
-        "fine_tuning",
-        "Fine-tuning helps nearly all tasks.",
-        "Table 1; section 3.2.3, Table 4",
-    ),
-    Claim(
-        "finetune_gain_distance",
-        "fine_tuning",
-        "The gain of fine-tuning grows with the task's distance from the source.",
-        "section 3.2.3, Table 4",
-    ),
-    Claim(
-        "data_more_helps",
-        "data_size",
-        "More source data helps nearly all tasks: the full source set beats the smallest fraction.",
-        "section 3.2.4, Table 7 (supp.)",
-    ),
-    Claim(
-        "optimized_reduces_error",
-        "optimized",
-        "Optimizing the factors reduces the error of the standard representation on nearly every task.",
-        "section 4, Table 6, Figure 2",
-    ),
-)
-CLAIMS: dict[str, Claim] = {c.key: c for c in _CLAIM_LIST}
+COLUMNS = ("paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high", "evidence")
+NEAR = ("classification", "attributes")
+MID = ("fine-grained",)
+FAR = ("compositional", "retrieval")
+NEARLY_ALL = 0.75  # share of tasks that must improve for "on nearly every task"
+CONVERGED = 1.0  # points: the source top-1 of the last two snapshots differ by less
 
 
 class _Missing(Exception):
     """The data a claim needs are not in the table (the message says which)."""
 
 
-# ----------------------------------------------------------------------------- the data grid
+# ----------------------------------------------------------------------------- the cells
+
+
+@dataclass(frozen=True)
+class Cells:
+    """One factor's scores on target tasks, tasks x levels (seeds averaged), in points.
+
+    A bootstrap replicate is a `Cells` too: its rows are the resampled tasks.
+    """
+
+    tasks: tuple[str, ...]
+    groups: np.ndarray
+    domains: np.ndarray
+    levels: tuple[str, ...]
+    m: np.ndarray  # (T, L) score in points, NaN where missing
+    cv: np.ndarray  # (T, L) cross-validated score on the training split, NaN where absent
+
+    def col(self, name: str) -> int:
+        """The column of level `name`."""
+        if name not in self.levels:
+            raise _Missing(f"level {name!r} is absent (levels: {list(self.levels)})")
+        return self.levels.index(name)
+
+    def rows(self, groups: tuple[str, ...] | None = None, domain: str | None = None,
+             exclude: tuple[str, ...] = ()) -> np.ndarray:
+        keep = np.ones(len(self.tasks), bool) if groups is None else np.isin(self.groups, groups)
+        if domain is not None:
+            keep &= self.domains == domain
+        return keep & ~np.isin(self.groups, exclude)
+
+
+def _mean(values: np.ndarray, rows: np.ndarray, what: str) -> float:
+    """Mean of `values` over `rows` (NaN tasks dropped); _Missing if no task is there."""
+    v = values[rows]
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise _Missing(f"no {what} task has the levels this claim compares")
+    return float(v.mean())
+
+
+def _by_cv(c: Cells, candidates: list[int]) -> np.ndarray:
+    """Per task, the candidate column with the best cv_score (chosen without test scores)."""
+    cv = c.cv[:, candidates]
+    if not np.isfinite(cv).any(axis=1).all():
+        raise _Missing("a task lacks cv_score for the candidate levels, so no level can be "
+                       "chosen without looking at test scores")
+    return np.asarray(candidates)[np.nanargmax(np.where(np.isnan(cv), -np.inf, cv), axis=1)]
+
+
+def _dims(levels: tuple[str, ...]) -> np.ndarray:
+    """PCA dimensions from level labels ("32", "1024 (full)")."""
+    try:
+        return np.array([int(str(lv).split()[0]) for lv in levels])
+    except ValueError:
+        raise _Missing(f"dimension levels {list(levels)} are not numbers") from None
+
+
+# ----------------------------------------------------------------------------- the statistics
+
+
+def _width_near(c: Cells) -> float:
+    gain = c.m[:, c.col("large")] - c.m[:, c.col("medium")]
+    return _mean(gain, c.rows(NEAR), "near")
+
+
+def _width_near_minus_retrieval(c: Cells) -> float:
+    gain = c.m[:, c.col("large")] - c.m[:, c.col("medium")]
+    return _mean(gain, c.rows(NEAR), "near") - _mean(gain, c.rows(("retrieval",)), "retrieval")
+
+
+def _depth(c: Cells) -> float:
+    return _mean(c.m[:, -1] - c.m[:, 0], c.rows(exclude=("retrieval",)), "non-retrieval")
+
+
+def _early_stopping(c: Cells) -> float:
+    final = len(c.levels) - 1
+    if final < 1:
+        raise _Missing(f"early stopping needs 2 snapshots, has {list(c.levels)}")
+    best = _by_cv(c, list(range(final)))
+    return _mean(c.m[:, final] - c.m[np.arange(len(c.m)), best], c.rows(), "")
+
+
+def _scenes_on_scene_tasks(c: Cells) -> float:
+    gain = c.m[:, c.col("scenes")] - c.m[:, c.col("objects")]
+    return _mean(gain, c.rows(("classification",), domain="scene"), "scene classification")
+
+
+def _objects_on_distant_tasks(c: Cells) -> float:
+    gain = c.m[:, c.col("objects")] - c.m[:, c.col("scenes")]
+    return _mean(gain, c.rows(MID + FAR), "fine-grained, compositional or retrieval")
+
+
+def _concat_minus_hybrid(c: Cells) -> float:
+    return _mean(c.m[:, c.col("concat")] - c.m[:, c.col("hybrid")], c.rows(), "")
+
+
+def _layer_drop(c: Cells) -> float:
+    last = c.col("fc8") if "fc8" in c.levels else len(c.levels) - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        best = np.nanmax(c.m, axis=1)
+    drop = (best - c.m[:, last]) / np.where(best > 0, best, np.nan)
+    return _mean(drop, c.rows(FAR), "far") - _mean(drop, c.rows(NEAR), "near")
+
+
+def _full_column(c: Cells) -> int:
+    marked = [i for i, lv in enumerate(c.levels) if "full" in str(lv)]
+    return marked[0] if marked else int(np.argmax(_dims(c.levels)))
+
+
+def _pca_for_retrieval(c: Cells) -> float:
+    full = _full_column(c)
+    reduced = [i for i in range(len(c.levels)) if i != full]
+    if not reduced:
+        raise _Missing("no reduced dimension among the levels")
+    rows = c.rows(("retrieval",))
+    if not rows.any():
+        raise _Missing("no retrieval task in the table")
+    sub = replace(c, m=c.m[rows], cv=c.cv[rows])
+    best = _by_cv(sub, reduced)
+    return _mean(sub.m[np.arange(len(sub.m)), best] - sub.m[:, full], np.ones(len(sub.m), bool),
+                 "retrieval")
+
+
+def _saturation_later_far(c: Cells) -> float:
+    full = _full_column(c)
+    dims = _dims(c.levels)
+    order = np.argsort(dims)
+    reached = c.m[:, order] >= 0.95 * c.m[:, [full]]
+    first = np.where(reached.any(axis=1), dims[order][np.argmax(reached, axis=1)], np.nan)
+    log_dim = np.log2(first.astype(float))
+    return (_mean(log_dim, c.rows(("compositional",)), "compositional")
+            - _mean(log_dim, c.rows(NEAR), "near"))
+
+
+def _error_reduction(c: Cells, on: str, off: str) -> np.ndarray:
+    before, after = c.m[:, c.col(off)], c.m[:, c.col(on)]
+    return (after - before) / np.where(before < 100, 100 - before, np.nan)
+
+
+def _finetune(c: Cells) -> float:
+    return _mean(_error_reduction(c, "on", "off"), c.rows(), "")
+
+
+def _finetune_distant_minus_classification(c: Cells) -> float:
+    r = _error_reduction(c, "on", "off")
+    return (_mean(r, c.rows(("fine-grained", "compositional")), "fine-grained or compositional")
+            - _mean(r, c.rows(("classification",)), "classification"))
+
+
+def _data_size(c: Cells) -> float:
+    return _mean(c.m[:, c.col("1")] - c.m[:, c.col("0.125")], c.rows(), "")
+
+
+def _optimized(c: Cells) -> float:
+    return _mean(_error_reduction(c, "optimized", "standard"), c.rows(), "")
+
+
+# ----------------------------------------------------------------------------- conditions
+
+
+def _source_converged(source: pd.DataFrame) -> str:
+    """"" if the source network's top-1 at its last two snapshots differ by < CONVERGED."""
+    if source.empty:
+        return "the table has no source accuracy per snapshot, so convergence is unknown"
+    acc = source.groupby("level_index")["score"].mean().sort_index().dropna()
+    if len(acc) < 2:
+        return "one snapshot only: convergence is unknown"
+    last, before = float(acc.iloc[-1]), float(acc.iloc[-2])
+    if abs(last - before) >= CONVERGED:
+        return (f"the source network has not converged: its top-1 at the last two snapshots is "
+                f"{before:.1f} and {last:.1f} % (plateau: within {CONVERGED:g} point)")
+    return ""
+
+
+def _nearly_every_task(c: Cells) -> str:
+    r = _error_reduction(c, "optimized", "standard")
+    ok = np.isfinite(r)
+    share = float(np.mean(r[ok] > 0)) if ok.any() else 0.0
+    if share < NEARLY_ALL:
+        return (f"the error falls on {int((r[ok] > 0).sum())} of {int(ok.sum())} tasks "
+                f"({share:.0%}; the claim says nearly every task, >= {NEARLY_ALL:.0%})")
+    return ""
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """A number computed from a factor's cells; the claim says `side * value > threshold`."""
+
+    name: str
+    fn: Callable[[Cells], float]
+    threshold: float = 0.0
+    unit: str = "points"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the paper's claims: what it says, where, and the statistics that test it.
+
+    `condition(cells, source_rows)` returns "" or why the claim cannot be reproduced even with
+    every interval on the claimed side (the verdict is then at best inconclusive).
+    """
+
+    paper_claim: str
+    factor: str
+    text: str
+    source: str
+    statistics: tuple[Statistic, ...]
+    condition: Callable[[Cells, pd.DataFrame], str] | None = None
+
+
+_CLAIM_LIST = (
+    Claim("width", "width",
+          "Wider networks help the tasks nearest the source, and less so the retrieval tasks.",
+          "Table 1; section 3.1.1, Figure 3",
+          (Statistic("mean near (large - medium)", _width_near),
+           Statistic("near (large - medium) - retrieval (large - medium)",
+                     _width_near_minus_retrieval))),
+    Claim("depth", "depth",
+          "Deeper networks help: the deepest beats the shallowest on the non-retrieval tasks.",
+          "Table 1; section 3.1.1, Figure 4",
+          (Statistic("mean non-retrieval (deepest - shallowest)", _depth),)),
+    Claim("early_stopping", "early_stopping",
+          "Don't stop early: the final network is within 1 point of, or better than, the best "
+          "earlier snapshot (chosen by cross-validation).",
+          "Table 1; section 3.1.2, Figure 5",
+          (Statistic("mean (final - best earlier snapshot by CV)", _early_stopping,
+                     threshold=-1.0),),
+          condition=lambda c, source: _source_converged(source)),
+    Claim("source_task", "source_task",
+          "A scene source helps scene tasks; an object source transfers better to fine-grained, "
+          "compositional and retrieval tasks; late fusion (concat) beats the hybrid network.",
+          "section 3.1.3, Table 3",
+          (Statistic("mean scene classification (scenes - objects)", _scenes_on_scene_tasks),
+           Statistic("mean fine-grained, compositional, retrieval (objects - scenes)",
+                     _objects_on_distant_tasks),
+           Statistic("mean (concat - hybrid)", _concat_minus_hybrid))),
+    Claim("layer", "layer",
+          "The farther the task, the earlier its best layer: the drop from the best layer to the "
+          "last FC layer is larger on far tasks than on near ones.",
+          "Table 1; section 3.2.1, Figure 6",
+          (Statistic("far - near of (best layer - fc8) / best layer", _layer_drop, unit=""),)),
+    Claim("dim_reduction", "dim_reduction",
+          "PCA helps retrieval, and the farther the task, the more dimensions it needs before "
+          "its score saturates.",
+          "Table 1; section 3.2.2, Figure 8",
+          (Statistic("retrieval: mean (best reduced dimension by CV - full)", _pca_for_retrieval),
+           Statistic("log2 dimension reaching 95% of full: compositional - near",
+                     _saturation_later_far, unit="log2 dims"))),
+    Claim("fine_tuning", "fine_tuning",
+          "Fine-tuning reduces the error, and more so on tasks far from the source.",
+          "Table 1; section 3.2.3, Table 4",
+          (Statistic("mean relative error reduction (on - off) / (100 - off)", _finetune,
+                     unit=""),
+           Statistic("its mean on fine-grained + compositional - on classification",
+                     _finetune_distant_minus_classification, unit=""))),
+    Claim("data_size", "data_size",
+          "More source data helps: the network trained on all source images beats the one "
+          "trained on 1/8 of them.",
+          "section 3.2.4, Table 7 (supp.)",
+          (Statistic("mean (all source data - 1/8)", _data_size),)),
+    Claim("optimized", "optimized",
+          "Setting the factors per task (Deep Optimized) reduces the error of Deep Standard on "
+          "nearly every task.",
+          "section 4, Table 6, Figure 2",
+          (Statistic("mean relative error reduction (optimized vs standard)", _optimized,
+                     unit=""),),
+          condition=lambda c, source: _nearly_every_task(c)),
+)
+CLAIMS: dict[str, Claim] = {c.paper_claim: c for c in _CLAIM_LIST}
+PAPER_CLAIMS = tuple(CLAIMS)
+
+
+# ----------------------------------------------------------------------------- the grid
 
 
 @dataclass(frozen=True)
 class _Grid:
-    """One factor's scores as arrays: tasks (nearest first) x levels (by index) x seeds."""
+    """Point scores (T, L, S), bootstrap replicates (T, L, S, B) or None, cv (T, L)."""
 
-    tasks: tuple[str, ...]
-    groups: np.ndarray
-    distance: np.ndarray
-    levels: tuple[str, ...]
-    scores: np.ndarray  # (T, L, S), percent units, NaN where missing
-    sd: np.ndarray  # (T, L) test-set sd from the bootstrap interval, 0 where unknown
-    cv: np.ndarray  # (T, L) mean cv_score (percent units), NaN where absent
-
-    @property
-    def mean(self) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(self.scores, axis=2)
-
-    @property
-    def n_seeds(self) -> int:
-        return self.scores.shape[2]
-
-    def subset(self, keep: np.ndarray) -> _Grid:
-        keep = np.asarray(keep, bool)
-        return replace(
-            self,
-            tasks=tuple(np.array(self.tasks)[keep]),
-            groups=self.groups[keep],
-            distance=self.distance[keep],
-            scores=self.scores[keep],
-            sd=self.sd[keep],
-            cv=self.cv[keep],
-        )
-
-    def in_groups(self, groups: tuple[str, ...], what: str) -> _Grid:
-        keep = np.isin(self.groups, groups)
-        if not keep.any():
-            raise _Missing(f"no {what} tasks (groups {list(groups)}) in the table")
-        return self.subset(keep)
+    cells: Cells
+    points: np.ndarray
+    boot: np.ndarray | None
+    sd: np.ndarray  # (T, L, S) test-set sd from the interval (the unpaired fallback)
+    source: pd.DataFrame  # the factor's rows of source tasks (source accuracy per snapshot)
 
 
 def _grid(df: pd.DataFrame, factor: str) -> _Grid:
-    sub = df[(df["factor"] == factor) & (df["group"] != "source")]  # claims are about target tasks
-    if sub.empty:
+    rows = df[df["factor"] == factor]
+    if rows.empty:
         present = sorted(df["factor"].unique())
         raise _Missing(f"the table has no rows for factor {factor!r} (present: {present})")
-    sub = plots.select_metric(sub, None)
-    plots.summarize(sub, factor)  # raises on duplicate settings and clashing level indices
-    levels = plots.levels_of(sub, factor)
-    order = plots.task_order(sub)
+    source = rows[rows["group"] == "source"]
+    sub = select_metric(rows[rows["group"] != "source"], None)
+    if sub.empty:
+        raise _Missing(f"no target task has rows for factor {factor!r}")
+    levels = tuple(levels_of(sub, factor))
+    order = task_order(sub)
     seeds = sorted(sub["seed"].unique())
     ti = {t: i for i, t in enumerate(order["task"])}
-    li = {lvl: i for i, lvl in enumerate(levels)}
+    li = {lv: i for i, lv in enumerate(levels)}
     si = {s: i for i, s in enumerate(seeds)}
-    scale = np.where(sub["metric"] == "ns_score", plots.NS_SCALE, 1.0)
-    t, lv = sub["task"].map(ti).to_numpy(), sub["level"].astype(str).map(li).to_numpy()
-    scores = np.full((len(ti), len(li), len(si)), np.nan)
-    scores[t, lv, sub["seed"].map(si).to_numpy()] = sub["score"].to_numpy() * scale
-    sd = np.zeros((len(ti), len(li)))
-    cv = np.full((len(ti), len(li)), np.nan)
-    cells = (
-        sub.assign(
-            _t=t,
-            _l=lv,
-            _sd=(sub["ci_high"] - sub["ci_low"]) * scale / (2 * Z95),
-            _cv=sub["cv_score"] * scale,
-        )
-        .groupby(["_t", "_l"])[["_sd", "_cv"]]
-        .mean()
-    )
-    idx = (cells.index.get_level_values(0), cells.index.get_level_values(1))
-    sd[idx] = np.nan_to_num(cells["_sd"].to_numpy())
-    cv[idx] = cells["_cv"].to_numpy()
-    return _Grid(
-        tasks=tuple(order["task"]),
-        groups=order["group"].to_numpy(),
-        distance=order["distance_rank"].to_numpy(float),
-        levels=tuple(levels),
-        scores=scores,
-        sd=sd,
-        cv=cv,
-    )
-
-
-def _level(grid: _Grid, name: str, fallback: str | None = None) -> int:
-    """Index of the level called `name` (or an alias); `fallback` "first"/"last" by index."""
-    names = [lvl.lower() for lvl in grid.levels]
-    for alias in LEVEL_ALIASES.get(name, (name,)):
-        if alias in names:
-            return names.index(alias)
-    if fallback == "first" and len(names) >= 2:
-        return 0
-    if fallback == "last" and len(names) >= 2:
-        return len(names) - 1
-    raise _Missing(f"level {name!r} is absent (levels: {list(grid.levels)})")
-
-
-# ----------------------------------------------------------------------------- the test
-
-
-@dataclass(frozen=True)
-class _Test:
-    """A claim as a statistic: `per_task(M, idx)` gives one value per task of the score
-    matrix M (tasks idx of the grid); `aggregate` makes them one number."""
-
-    grid: _Grid
-    per_task: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    aggregate: str  # "mean" (over tasks) or "spearman" (with distance rank)
-    measure: str
-    unit: str = "points"
-    direction: int = +1
-    threshold: float = 0.0
-    min_effect: float = 0.5
-    nearly_all: bool = False
-    note: str = ""
-
-
-def _statistic(test: _Test, m: np.ndarray, idx: np.ndarray) -> float:
-    v = test.per_task(m, idx)
-    if test.aggregate == "spearman":
-        return plots.spearman(test.grid.distance[idx], v)
+    t = sub["task"].map(ti).to_numpy()
+    lv = sub["level"].astype(str).map(li).to_numpy()
+    s = sub["seed"].map(si).to_numpy()
+    scale = np.where(sub["metric"] == "ns_score", NS_SCALE, 1.0)
+    shape = (len(ti), len(li), len(si))
+    points, sd = np.full(shape, np.nan), np.zeros(shape)
+    points[t, lv, s] = sub["score"].to_numpy() * scale
+    sd[t, lv, s] = np.nan_to_num((sub["ci_high"] - sub["ci_low"]).to_numpy() * scale / 3.92)
+    boot = _replicate_array(sub, (t, lv, s), shape, scale)
+    cv = np.full(shape, np.nan)
+    cv[t, lv, s] = sub["cv_score"].to_numpy() * scale
+    domains = sub.drop_duplicates("task").set_index("task")["domain"] \
+        if "domain" in sub else pd.Series("object", index=order["task"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+        cells = Cells(tuple(order["task"]), order["group"].to_numpy(),
+                      domains.reindex(order["task"]).fillna("object").to_numpy(), levels,
+                      np.nanmean(points, axis=2), np.nanmean(cv, axis=2))
+    return _Grid(cells, points, boot, sd, source)
 
 
-def _replicates(grid: _Grid, n_boot: int, rng: np.random.Generator):
-    """Score matrices with seeds and test-set noise resampled, and resampled task indices."""
-    n_tasks, _, n_seeds = grid.scores.shape
-    cols = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        seeded = np.nanmean(grid.scores[:, :, cols], axis=3).transpose(2, 0, 1)  # (B, T, L)
-    seeded = np.where(np.isnan(seeded), grid.mean[None], seeded)
-    noisy = seeded + rng.standard_normal(seeded.shape) * grid.sd[None]
-    tasks = rng.integers(0, n_tasks, size=(n_boot, n_tasks))
-    return noisy, tasks
-
-
-def _evaluate(claim: Claim, test: _Test, n_boot: int, seed: int) -> Verdict:
-    grid = test.grid
-    all_idx = np.arange(len(grid.tasks))
-    values = test.per_task(grid.mean, all_idx)
-    n_valid = int(np.isfinite(values).sum())
-    need = 3 if test.aggregate == "spearman" else 1
-    if n_valid < need:
-        raise _Missing(f"{test.measure}: {n_valid} task(s) with data, need {need}")
-    point = _statistic(test, grid.mean, all_idx)
-    if not np.isfinite(point):
-        raise _Missing(f"{test.measure} is undefined (constant values across tasks)")
-    noisy, tasks = _replicates(grid, n_boot, np.random.default_rng(seed))
-    reps = np.array([_statistic(test, noisy[b][tasks[b]], tasks[b]) for b in range(n_boot)])
-    reps = reps[np.isfinite(reps)]
-    lo, hi = np.percentile(reps, [2.5, 97.5]) if len(reps) >= 20 else (np.nan, np.nan)
-    verdict, why = _decide(test, point, lo, hi, values)
-    sign = ">" if test.direction > 0 else "<"
-    evidence = (
-        f"{test.measure} = {point:+.2f} [95% CI {lo:+.2f}, {hi:+.2f}]"
-        f"{' ' + test.unit if test.unit else ''}, claimed "
-        f"{sign} {test.threshold:g}; {_count(test, values)}; bootstrap over tasks, "
-        f"{grid.n_seeds} seed(s) and test-set intervals ({len(reps)} replicates). {why}"
-        + (f" {test.note}" if test.note else "")
-    )
-    return Verdict(claim.key, claim.factor, verdict, evidence, float(point), float(lo), float(hi))
-
-
-def _count(test: _Test, values: np.ndarray) -> str:
-    ok = np.isfinite(values)
-    if test.aggregate == "spearman":
-        return f"{ok.sum()} tasks"
-    side = test.direction * (values[ok] - test.threshold) > 0
-    return f"effect on the claimed side for {side.sum()} of {ok.sum()} tasks"
-
-
-def _decide(test: _Test, point: float, lo: float, hi: float, values: np.ndarray):
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "inconclusive", "Too few valid bootstrap replicates for an interval."
-    d = test.direction
-    s_lo, s_hi = (d * (x - test.threshold) for x in (lo, hi))
-    s_lo, s_hi = min(s_lo, s_hi), max(s_lo, s_hi)
-    if s_lo > 0:
-        ok = np.isfinite(values)
-        share = float(np.mean(d * (values[ok] - test.threshold) > 0))
-        if test.nearly_all and share < NEARLY_ALL:
-            return "inconclusive", (
-                f"The interval supports the claim on average, but only {share:.0%} of tasks "
-                f"show it (claim: nearly all, >= {NEARLY_ALL:.0%})."
-            )
-        return "reproduced", "The interval lies on the claimed side."
-    if s_hi < 0:
-        return "not reproduced", "The interval lies on the opposite side."
-    if s_hi < test.min_effect:
-        return "not reproduced", (
-            f"The interval excludes an effect of {test.min_effect:g} {test.unit} or more on "
-            "the claimed side: any effect is negligible."
-        )
-    return "inconclusive", "The interval includes both the claimed effect and its absence."
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _diff(a: int, b: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    return lambda m, idx: m[:, a] - m[:, b]
-
-
-def _select(grid: _Grid, m: np.ndarray, idx: np.ndarray, cands: list[int]) -> np.ndarray:
-    """Per task, the column (of `cands`) chosen without the task's own test score: by
-    cv_score when all candidates have one, else by the mean centred score of the other
-    tasks (rows of the same task, as a bootstrap may repeat them, do not count)."""
-    cands = np.asarray(cands)
-    cv = grid.cv[idx][:, cands]
-    if np.isfinite(cv).all():
-        return cands[np.argmax(cv, axis=1)]
-    sub = m[:, cands]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        centred = sub - np.nanmean(sub, axis=1, keepdims=True)
-    have = np.isfinite(centred).astype(float)
-    values = np.nan_to_num(centred)
-    same = (idx[:, None] == idx[None, :]).astype(float)
-    n_other = have.sum(axis=0)[None] - same @ have
-    others = (values.sum(axis=0)[None] - same @ values) / np.where(n_other > 0, n_other, np.nan)
-    own = np.where(np.isnan(sub), -np.inf, sub)
-    others = np.where(np.isnan(sub), -np.inf, np.where(np.isnan(others), own, others))
-    return cands[np.argmax(others, axis=1)]
-
-
-def _selection_note(grid: _Grid, cands: list[int], what: str) -> str:
-    if np.isfinite(grid.cv[:, cands]).all():
-        return f"The {what} is chosen per task by cv_score."
-    return f"The {what} is chosen per task by the other tasks' scores (no cv_score)."
-
-
-def _best_index(m: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    out = np.full(len(m), np.nan)
-    ok = np.isfinite(m).any(axis=1)
-    out[ok] = np.nanargmax(np.where(np.isnan(m[ok]), -np.inf, m[ok]), axis=1)
+def _replicate_array(sub: pd.DataFrame, where: tuple, shape: tuple, scale: np.ndarray):
+    """(T, L, S, B) replicates when every cell has the same number B of them, else None."""
+    if results.REPLICATES not in sub:
+        return None
+    reps = list(sub[results.REPLICATES])
+    sizes = {len(r) for r in reps}
+    if len(sizes) != 1 or 0 in sizes:
+        return None
+    out = np.full((*shape, sizes.pop()), np.nan)
+    out[where] = np.asarray(reps, float) * scale[:, None]
     return out
 
 
-def _saturation(fraction: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Index of the first level reaching `fraction` of the task's range (min to max)."""
-
-    def per_task(m: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _replicates(grid: _Grid, n_boot: int, rng: np.random.Generator):
+    """Replicate Cells: tasks resampled within groups, seeds resampled, paired test noise."""
+    c = grid.cells
+    groups = [np.flatnonzero(c.groups == g) for g in dict.fromkeys(c.groups)]
+    n_seeds = grid.points.shape[2]
+    for b in range(n_boot):
+        rows = np.concatenate([rng.choice(g, len(g)) for g in groups])
+        cols = rng.integers(0, n_seeds, n_seeds)
+        if grid.boot is not None:
+            values = grid.boot[:, :, cols, b % grid.boot.shape[3]]
+        else:
+            values = grid.points[:, :, cols] + rng.standard_normal(
+                (*grid.points.shape[:2], n_seeds)) * grid.sd[:, :, cols]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = np.nanmin(m, axis=1), np.nanmax(m, axis=1)
-        reached = m >= (lo + fraction * (hi - lo))[:, None]
-        out = np.argmax(reached, axis=1).astype(float)
-        out[~np.isfinite(hi) | (hi == lo)] = np.nan
-        return out
-
-    return per_task
+            m = np.nanmean(values, axis=2)
+        yield Cells(tuple(np.array(c.tasks)[rows]), c.groups[rows], c.domains[rows], c.levels,
+                    m[rows], c.cv[rows])
 
 
-def _two_levels(grid: _Grid, a: int, b: int) -> _Grid:
-    """Tasks that have both levels a and b."""
-    keep = np.isfinite(grid.mean[:, a]) & np.isfinite(grid.mean[:, b])
-    if not keep.any():
-        raise _Missing(f"no task has both levels {grid.levels[a]!r} and {grid.levels[b]!r}")
-    return grid.subset(keep)
+# ----------------------------------------------------------------------------- the check
 
 
-# ----------------------------------------------------------------------------- the claims
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one claim; `statistic` [ci_low, ci_high] is the deciding statistic."""
+
+    paper_claim: str
+    claim: str
+    verdict: str
+    statistic: float
+    ci_low: float
+    ci_high: float
+    evidence: str
+
+    def as_row(self) -> dict:
+        return {c: getattr(self, c) for c in COLUMNS}
 
 
-def _width_top(grid: _Grid) -> tuple[int, int, str]:
-    if len(grid.levels) < 2:
-        raise _Missing(f"width needs 2 levels, has {list(grid.levels)}")
-    n = len(grid.levels)
-    return n - 1, n - 2, f"{grid.levels[-1]} - {grid.levels[-2]}"
+def _interval(stat: Statistic, grid: _Grid, n_boot: int, seed: int) -> tuple[float, float, int]:
+    values = []
+    for cells in _replicates(grid, n_boot, np.random.default_rng(seed)):
+        try:
+            values.append(stat.fn(cells))
+        except _Missing:
+            values.append(np.nan)
+    reps = np.asarray(values, float)
+    reps = reps[np.isfinite(reps)]
+    if len(reps) < min(20, n_boot):
+        return np.nan, np.nan, len(reps)
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    return float(lo), float(hi), len(reps)
 
 
-def _t_width_near(grid: _Grid) -> _Test:
-    top, nxt, name = _width_top(grid)
-    near = grid.in_groups(NEAR_GROUPS, "near")
-    return _Test(near, _diff(top, nxt), "mean", f"mean gain ({name}) on near tasks")
+def _support(lo: float, hi: float, threshold: float) -> str:
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "unknown"
+    if lo > threshold:
+        return "claimed"
+    if hi < threshold:
+        return "opposite"
+    return "both"
 
 
-def _t_width_far(grid: _Grid) -> _Test:
-    top, nxt, name = _width_top(grid)
-    far = grid.in_groups(FAR_GROUPS, "far")
-    return _Test(far, _diff(top, nxt), "mean", f"mean gain ({name}) on far tasks", direction=-1)
+def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: int = 0) -> Verdict:
+    """Check one claim against a results table (see the module docstring for the rules).
 
-
-def _t_width_trend(grid: _Grid) -> _Test:
-    top, nxt, name = _width_top(grid)
-    return _Test(
-        grid,
-        _diff(top, nxt),
-        "spearman",
-        f"Spearman rho(distance, {name})",
-        unit="",
-        direction=-1,
-        min_effect=0.2,
+    n_boot: replicates (default: as many as the cells carry, else 1000).
+    """
+    if paper_claim not in CLAIMS:
+        raise ValueError(f"paper_claim={paper_claim!r} is not one of {list(PAPER_CLAIMS)}")
+    if n_boot is not None and n_boot < 20:
+        raise ValueError(f"n_boot={n_boot} is too few for a 95% interval; use >= 20")
+    claim = CLAIMS[paper_claim]
+    nan = float("nan")
+    try:
+        grid = _grid(results.validate(df), claim.factor)
+        n = n_boot or (grid.boot.shape[3] if grid.boot is not None else 1000)
+        found = []
+        for stat in claim.statistics:
+            point = stat.fn(grid.cells)
+            lo, hi, n_valid = _interval(stat, grid, n, seed)
+            found.append((stat, point, lo, hi, _support(lo, hi, stat.threshold)))
+    except _Missing as missing:
+        return Verdict(paper_claim, claim.text, "inconclusive", nan, nan, nan,
+                       f"Missing data: {missing}.")
+    supports = [f[4] for f in found]
+    unmet = claim.condition(grid.cells, grid.source) if claim.condition else ""
+    if "opposite" in supports:
+        verdict = "not reproduced"
+    elif all(s == "claimed" for s in supports) and not unmet:
+        verdict = "reproduced"
+    else:
+        verdict = "inconclusive"
+    deciding = min(found, key=lambda f: (f[2] - f[0].threshold) if np.isfinite(f[2]) else -np.inf)
+    pairing = ("paired bootstrap over test images" if grid.boot is not None
+               else "unpaired fallback (no replicates in the table)")
+    parts = [f"{stat.name} = {point:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+             f"{' ' + stat.unit if stat.unit else ''}, claimed > {stat.threshold:g}"
+             for stat, point, lo, hi, _ in found]
+    evidence = (
+        "; ".join(parts) + f". 95% intervals: {n} replicates, {pairing}, tasks resampled within "
+        f"groups ({len(grid.cells.tasks)} tasks), {grid.points.shape[2]} seed(s)."
+        + (f" Not reproduced as stated: {unmet}." if unmet else "")
     )
-
-
-def _t_ends(grid: _Grid, what: str) -> _Test:
-    if len(grid.levels) < 2:
-        raise _Missing(f"{what} needs 2 levels, has {list(grid.levels)}")
-    name = f"{grid.levels[-1]} - {grid.levels[0]}"
-    return _Test(_two_levels(grid, -1, 0), _diff(-1, 0), "mean", f"mean gain ({name})", nearly_all=True)
-
-
-def _t_early_stopping(grid: _Grid, tolerance: float) -> _Test:
-    if len(grid.levels) < 2:
-        raise _Missing(f"early stopping needs 2 checkpoints, has {list(grid.levels)}")
-    final, earlier = len(grid.levels) - 1, list(range(len(grid.levels) - 1))
-
-    def per_task(m: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        best = _select(grid, m, idx, earlier)
-        return m[:, final] - m[np.arange(len(m)), best]
-
-    return _Test(
-        grid,
-        per_task,
-        "mean",
-        "mean (final - best earlier checkpoint)",
-        threshold=-tolerance,
-        min_effect=0.0,
-        nearly_all=True,
-        note=_selection_note(grid, earlier, "best earlier checkpoint"),
-    )
-
-
-def _t_scenes_for_scenes(grid: _Grid) -> _Test:
-    sc, ob = _level(grid, "scenes"), _level(grid, "objects")
-    keep = (grid.groups == "classification") & np.array([bool(SCENE_TASK.search(t)) for t in grid.tasks])
-    if not keep.any():
-        raise _Missing(
-            f"no scene classification task (classification group, name matching {SCENE_TASK.pattern!r})"
-        )
-    sub = grid.subset(keep)
-    return _Test(sub, _diff(sc, ob), "mean", f"mean gain (scenes - objects) on {[str(t) for t in sub.tasks]}")
-
-
-def _t_objects_far(grid: _Grid) -> _Test:
-    ob, sc = _level(grid, "objects"), _level(grid, "scenes")
-    far = grid.in_groups(DISTANT_GROUPS, "distant")
-    return _Test(far, _diff(ob, sc), "mean", "mean gain (objects - scenes) on distant tasks")
-
-
-def _t_concat_hybrid(grid: _Grid) -> _Test:
-    co, hy = _level(grid, "concat"), _level(grid, "hybrid")
-    return _Test(_two_levels(grid, co, hy), _diff(co, hy), "mean", "mean (concat - hybrid)")
-
-
-def _t_layer(grid: _Grid) -> _Test:
-    return _Test(
-        grid,
-        _best_index,
-        "spearman",
-        "Spearman rho(distance, best-layer index)",
-        unit="",
-        direction=-1,
-        min_effect=0.2,
-    )
-
-
-def _t_dimred_saturation(grid: _Grid, fraction: float) -> _Test:
-    return _Test(
-        grid,
-        _saturation(fraction),
-        "spearman",
-        f"Spearman rho(distance, first dimension reaching {fraction:.0%} of the gain)",
-        unit="",
-        min_effect=0.2,
-    )
-
-
-def _t_dimred_retrieval(grid: _Grid) -> _Test:
-    full = _level(grid, "full", fallback="last")
-    reduced = [i for i in range(len(grid.levels)) if i != full]
-    retr = grid.in_groups(FAR_GROUPS, "retrieval")
-
-    def per_task(m: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        best = _select(retr, m, idx, reduced)
-        return m[np.arange(len(m)), best] - m[:, full]
-
-    return _Test(
-        retr,
-        per_task,
-        "mean",
-        f"mean (best reduced - {grid.levels[full]}) on retrieval tasks",
-        note=_selection_note(retr, reduced, "reduced dimension"),
-    )
-
-
-def _t_finetune(grid: _Grid, trend: bool) -> _Test:
-    on, off = _level(grid, "on", fallback="last"), _level(grid, "off", fallback="first")
-    sub = _two_levels(grid, on, off)
-    if trend:
-        return _Test(
-            sub,
-            _diff(on, off),
-            "spearman",
-            "Spearman rho(distance, on - off)",
-            unit="",
-            min_effect=0.2,
-        )
-    return _Test(sub, _diff(on, off), "mean", "mean gain (on - off)", nearly_all=True)
-
-
-def _t_optimized(grid: _Grid) -> _Test:
-    opt, std = _level(grid, "optimized", fallback="last"), _level(grid, "standard", "first")
-
-    def per_task(m: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        err_std, err_opt = 100.0 - m[:, std], 100.0 - m[:, opt]
-        return (err_std - err_opt) / np.where(err_std > 0, err_std, np.nan)
-
-    return _Test(
-        _two_levels(grid, opt, std),
-        per_task,
-        "mean",
-        "mean relative error reduction",
-        unit="",
-        min_effect=0.02,
-        nearly_all=True,
-    )
-
-
-def _tests(key: str, grid: _Grid, tolerance: float, saturation: float) -> _Test:
-    build = {
-        "width_near": lambda: _t_width_near(grid),
-        "width_far": lambda: _t_width_far(grid),
-        "width_trend": lambda: _t_width_trend(grid),
-        "depth_helps": lambda: _t_ends(grid, "depth"),
-        "early_stopping_dont": lambda: _t_early_stopping(grid, tolerance),
-        "source_scenes_for_scenes": lambda: _t_scenes_for_scenes(grid),
-        "source_objects_far": lambda: _t_objects_far(grid),
-        "source_concat_hybrid": lambda: _t_concat_hybrid(grid),
-        "layer_trend": lambda: _t_layer(grid),
-        "dimred_saturation": lambda: _t_dimred_saturation(grid, saturation),
-        "dimred_retrieval": lambda: _t_dimred_retrieval(grid),
-        "finetune_helps": lambda: _t_finetune(grid, trend=False),
-        "finetune_gain_distance": lambda: _t_finetune(grid, trend=True),
-        "data_more_helps": lambda: _t_ends(grid, "data size"),
-        "optimized_reduces_error": lambda: _t_optimized(grid),
-    }
-    return build[key]()
-
-
-# ----------------------------------------------------------------------------- public API
+    _, point, lo, hi, _ = deciding
+    return Verdict(paper_claim, claim.text, verdict, float(point), lo, hi, evidence)
 
 
 def claims_for(factor: str) -> list[Claim]:
-    """The registered claims about `factor`."""
-    factors = sorted({c.factor for c in CLAIMS.values()})
-    if factor not in factors:
-        raise ValueError(f"factor={factor!r} has no claims; valid: {factors}")
+    """The registered claims that read `factor` (none for a factor the paper makes no claim on)."""
     return [c for c in CLAIMS.values() if c.factor == factor]
 
 
-def check(
-    claim_key: str,
-    df: pd.DataFrame,
-    n_boot: int = 2000,
-    seed: int = 0,
-    tolerance: float = 1.0,
-    saturation: float = 0.95,
-) -> Verdict:
-    """Check one claim against a results table (see the module docstring for the rules).
-
-    `tolerance`: points the final checkpoint may trail an earlier one and still count as
-    "as good" (early stopping). `saturation`: share of a task's gain that defines its
-    saturation dimension. Missing data give an "inconclusive" verdict with the reason.
-    """
-    if claim_key not in CLAIMS:
-        raise ValueError(f"claim_key={claim_key!r} is not a claim; valid: {sorted(CLAIMS)}")
-    if n_boot < 100:
-        raise ValueError(f"n_boot={n_boot} is too few for a 95% interval; use >= 100")
-    if not 0 < saturation <= 1:
-        raise ValueError(f"saturation={saturation} must be in (0, 1]")
-    claim = CLAIMS[claim_key]
-    try:
-        test = _tests(claim_key, _grid(df, claim.factor), tolerance, saturation)
-        return _evaluate(claim, test, n_boot, seed)
-    except _Missing as missing:
-        nan = float("nan")
-        return Verdict(claim.key, claim.factor, "inconclusive", f"Missing data: {missing}.", nan, nan, nan)
-
-
-def verdicts(df: pd.DataFrame, factor: str, **options) -> pd.DataFrame:
-    """All claims about `factor` checked against `df`, one row each (columns: claim, factor,
-    verdict, evidence, statistic, ci_low, ci_high); `options` go to `check`."""
-    rows = [asdict(check(c.key, df, **options)) for c in claims_for(factor)]
-    return pd.DataFrame(
-        rows, columns=["claim", "factor", "verdict", "evidence", "statistic", "ci_low", "ci_high"]
-    )
+def verdicts(df: pd.DataFrame, factor: str | None = None, **options) -> pd.DataFrame:
+    """The claims reading `factor` (None: every claim whose factor is in `df`), one row each
+    with columns COLUMNS; `options` go to `check`."""
+    wanted = claims_for(factor) if factor is not None else [
+        c for c in CLAIMS.values() if c.factor in set(df["factor"])]
+    rows = [check(c.paper_claim, df, **options).as_row() for c in wanted]
+    return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -26,7 +26,10 @@ def study_for(params, progress: bool = True) -> Study:
         from .real.study import RealStudy  # torchvision datasets and networks: loaded only here
 
         return RealStudy.from_params(params, progress=progress)
-    return Study(get_profile(params.profile), progress=progress)
+    profile = get_profile(params.profile)
+    if params.world_seed != profile.world.seed:  # another draw of the same world, same sizes
+        profile = replace(profile, world=replace(profile.world, seed=params.world_seed))
+    return Study(profile, progress=progress)
 
 
 def tasks_for(study: Study, params, kinds: Sequence[str] | None = None,
@@ -118,9 +121,25 @@ def run_early_stopping(params, study: Study | None = None) -> pd.DataFrame:
     for layer in params.layers:
         factor = "early_stopping" if layer == "fc6" else f"early_stopping:{layer}"
         seed = (params.seeds or study.profile.seeds)[0]
-        tables.append(_grid(study, params, factor, early_stopping_levels(study, layer, seed),
-                            network_per_level=True))
+        levels = early_stopping_levels(study, layer, seed)
+        tables.append(_grid(study, params, factor, levels, network_per_level=True))
+        tables.append(source_rows(study, factor, levels, params.seeds or study.profile.seeds))
     return pd.concat(tables, ignore_index=True)
+
+
+def source_rows(study: Study, factor: str, levels: Sequence[Level],
+                seeds: Sequence[int]) -> pd.DataFrame:
+    """Each level's network scored on its own source task (top-1 on the source test split):
+    beside the transfer results, it shows whether the source training converged."""
+    rows = []
+    for seed in seeds:
+        for lv in levels:
+            rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
+                         "task": lv.rep.source, "group": "source", "domain": "object",
+                         "distance_rank": 0, "metric": "accuracy", "seed": seed,
+                         "representation": lv.rep.label(),
+                         "score": study.source_accuracy(lv.rep.source, lv.rep, seed)})
+    return results.frame(rows)
 
 
 # ---------------------------------------------------------------- post-learning factors
@@ -320,32 +339,47 @@ def complexity_table(widths: Sequence[str] = ("medium",), depths: Sequence[int] 
     return pd.DataFrame(rows)
 
 
-def source_accuracies(params, study: Study | None = None) -> pd.DataFrame:
-    """Each source network's accuracy on its own test split (the source must not saturate)."""
+def network_levels(params, study: Study) -> list[Level]:
+    """The levels of a notebook's factor that each stand on a source network of their own."""
+    if hasattr(params, "widths"):
+        return width_levels(params.widths)
+    if hasattr(params, "depths"):
+        return _depth_levels(study, params.depths)
+    if hasattr(params, "fractions"):
+        return data_size_levels(params.fractions)
+    sources = getattr(params, "sources", ("objects", "scenes", "hybrid"))
+    return source_levels([s for s in sources if s != "concat"])
+
+
+def network_table(params, study: Study | None = None) -> pd.DataFrame:
+    """Every source network behind the notebook's levels: SGD steps, training seconds and
+    top-1 on its source's test split at the last two snapshots (converged: within 1 point)."""
     study = study or study_for(params, progress=False)
-    seeds = params.seeds or study.profile.seeds
-    rows = [{"source": s, "seed": seed, "source test accuracy (%)": study.source_accuracy(s, seed=seed)}
-            for s in ("objects", "scenes", "hybrid")
-            if s in params.sources or (s != "hybrid" and "concat" in params.sources)
-            for seed in seeds]
+    if study.profile.name == "real":  # torchvision's networks: trained elsewhere
+        return pd.DataFrame(columns=["level", "network", "steps", "seconds", "top-1 (%)"])
+    rows = []
+    for seed in params.seeds or study.profile.seeds:
+        for lv in network_levels(params, study):
+            rep = lv.rep
+            net = study.network(rep.source, rep.width, rep.depth, rep.fraction, seed)
+            its = sorted(net.checkpoints)
+            last = study.source_accuracy(rep.source, rep, seed)
+            before = study.source_accuracy(rep.source, replace(rep, checkpoint=len(its) - 2),
+                                           seed) if len(its) > 1 else float("nan")
+            rows.append({"level": lv.label, "seed": seed, "network": rep.label(),
+                         "steps": int(net.log.get("iterations", its[-1])),
+                         "seconds": round(float(net.log.get("seconds", float("nan"))), 1),
+                         "top-1 (%)": round(last, 1),
+                         f"top-1 at step {its[-2] if len(its) > 1 else '-'} (%)": round(before, 1),
+                         "converged": bool(abs(last - before) < 1.0)})
     return pd.DataFrame(rows)
 
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """The paper's claims about every factor in `table`, checked (transferlab.claims)."""
+    """The paper's claims about the factors in `table`, checked (transferlab.claims)."""
     from . import claims
 
-    parts = []
-    for factor in table.factor.unique():
-        base, _, layer = factor.partition(":")
-        if base not in {c.factor for c in claims.CLAIMS.values()}:
-            continue
-        v = claims.verdicts(table[table.factor == factor].assign(factor=base), base)
-        v["claim"] = [claims.CLAIMS[k].text + (f" ({layer})" if layer else "") for k in v.claim]
-        parts.append(v)
-    if not parts:
-        return pd.DataFrame(columns=["claim", "factor", "verdict", "evidence"])
-    return pd.concat(parts, ignore_index=True)
+    return claims.verdicts(table)
 
 
 def claims_summary(params, own: pd.DataFrame | None = None, name: str = "09_optimized"):
@@ -368,6 +402,7 @@ def claims_summary(params, own: pd.DataFrame | None = None, name: str = "09_opti
         rows.append(pd.read_csv(path, keep_default_na=False).assign(notebook=notebook))
     if own is not None:
         rows.append(own.assign(notebook=name))
-    columns = ["notebook", "claim", "factor", "verdict", "evidence"]
+    columns = ["notebook", "paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high",
+               "evidence"]
     out = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
     return out.style.hide(axis="index")

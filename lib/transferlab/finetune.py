@@ -36,9 +36,15 @@ __all__ = ["FinetuneConfig", "finetune", "SCHEDULES"]
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """SGD from the source weights; `lr` should be well below the source's (0.03 default)."""
+    """SGD from the source weights; `lr` should be well below the source's (0.03 default).
+
+    `steps` (when given) fixes the number of iterations whatever the target's size, so a
+    small target set still moves the representation; the backbone learns at `lr`, the new
+    head `head_lr_mult` times faster; `frozen_bn` keeps BatchNorm's source statistics.
+    """
 
     epochs: int = 10
+    steps: int | None = None
     batch_size: int = 64
     lr: float = 0.005
     head_lr_mult: float = 10.0
@@ -48,6 +54,7 @@ class FinetuneConfig:
     warmup: float = 0.0
     seed: int = 0
     augment: bool = True
+    frozen_bn: bool = True
 
     def __post_init__(self) -> None:
         check_loop_config(self)
@@ -103,7 +110,7 @@ def finetune(
             replace_head(net, n_classes)
             plan = make_plan(cfg, len(labels), net_cfg.input_size)
             out = run_loop(net, plan, images, labels, lr_mults={"fc8.": cfg.head_lr_mult},
-                           progress=progress, desc="finetune")
+                           progress=progress, desc="finetune", frozen_bn=cfg.frozen_bn)
         return {"state": out["state"], "log": out["log"]}
 
     return cache.get_or_compute("finetune", key, run, codec="torch")["state"]

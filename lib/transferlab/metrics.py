@@ -215,6 +215,48 @@ def ns_score(ranked_db_indices_top4: np.ndarray, positives_including_self: np.nd
     return float(np.isin(top, np.asarray(positives_including_self).ravel()).sum())
 
 
+def bootstrap_replicates(
+    stat_fn: Callable[[np.ndarray], float | np.ndarray],
+    n: int,
+    n_boot: int = 200,
+    seed: int = 0,
+    vectorized: bool = False,
+) -> np.ndarray:
+    """The statistic on `n_boot` resamples (with replacement) of `n` test items, (n_boot,).
+
+    The resamples depend only on (n, n_boot, seed), so every level of a task, scored on the
+    same test items with the same seed, gets the *same* resamples: replicate b of two levels
+    is a paired draw, and their difference has the test-set noise of the difference only.
+    `stat_fn(idx)` gets an index array of length n; with `vectorized=True` all draws at once,
+    (n_boot, n), returning (n_boot,). NaN (a resample without positives) is kept.
+    """
+    if n < 1:
+        raise ValueError(f"n={n} must be >= 1")
+    if n_boot < 1:
+        raise ValueError(f"n_boot={n_boot} must be >= 1")
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    if vectorized:
+        stats = np.asarray(stat_fn(idx), dtype=np.float64)
+        if stats.shape != (n_boot,):
+            raise ValueError(
+                f"vectorized stat_fn returned shape {stats.shape}; expected ({n_boot},)"
+            )
+        return stats
+    return np.array([stat_fn(row) for row in idx], dtype=np.float64)
+
+
+def percentile_interval(replicates: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """The (alpha/2, 1 - alpha/2) percentiles of the finite replicates; NaN if there are none."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha={alpha} must be in (0, 1)")
+    stats = np.asarray(replicates, dtype=np.float64)
+    stats = stats[np.isfinite(stats)]
+    if stats.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
 def bootstrap_ci(
     stat_fn: Callable[[np.ndarray], float | np.ndarray],
     n: int,
@@ -223,30 +265,8 @@ def bootstrap_ci(
     alpha: float = 0.05,
     vectorized: bool = False,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of a statistic over `n` test items.
-
-    `stat_fn(idx)` gets an index array of length n drawn with replacement. With
-    `vectorized=True` it gets all draws at once, (n_boot, n), and returns (n_boot,) — e.g.
-    `lambda idx: per_item[idx].mean(axis=1)`, which is what to use for means of per-item values
-    (accuracy, per-query AP). NaN statistics (a resample without positives) are ignored.
-    """
-    if n < 1:
-        raise ValueError(f"n={n} must be >= 1")
-    if n_boot < 1:
-        raise ValueError(f"n_boot={n_boot} must be >= 1")
+    """Percentile bootstrap interval of a statistic over `n` test items (see
+    `bootstrap_replicates`; NaN replicates are ignored)."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha={alpha} must be in (0, 1)")
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    if vectorized:
-        stats = np.asarray(stat_fn(idx), dtype=np.float64)
-        if stats.shape != (n_boot,):
-            raise ValueError(
-                f"vectorized stat_fn returned shape {stats.shape}; expected ({n_boot},)"
-            )
-    else:
-        stats = np.array([stat_fn(row) for row in idx], dtype=np.float64)
-    stats = stats[~np.isnan(stats)]
-    if stats.size == 0:
-        return float("nan"), float("nan")
-    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    return percentile_interval(bootstrap_replicates(stat_fn, n, n_boot, seed, vectorized), alpha)

@@ -55,6 +55,7 @@ class CommonParams:
     profile: str = _choices("quick", PROFILES)
     tasks: tuple[str, ...] = ()  # empty: the profile's default tasks
     seeds: tuple[int, ...] = _valid((), lambda v: v >= 0, ">= 0")  # empty: the profile's seeds
+    world_seed: int = _valid(0, lambda v: v >= 0, ">= 0")  # which embedded world is drawn
     output_dir: str = ""  # empty: write nothing
     data_root: str = ""  # real profile: dataset root (empty: default location)
     weights: str = ""  # real profile: network weights (empty: default location)

@@ -18,12 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import results as results_schema
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
-CLAIM_COLUMNS = ("claim", "factor", "verdict", "evidence")
+CLAIM_COLUMNS = ("paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high", "evidence")
 STATUS_FILE = "status.json"
 
 # The lab template loads require.js, MathJax, Mermaid and the widget renderer from CDNs.
@@ -40,13 +41,19 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def validate_claims(claims: pd.DataFrame) -> pd.DataFrame:
-    """Check the claims table: columns claim, factor, verdict, evidence; known verdicts."""
-    missing = [c for c in CLAIM_COLUMNS if c not in claims.columns]
+    """The claims table in CLAIM_COLUMNS order (as transferlab.claims writes it).
+
+    claim, verdict and evidence are required and verdicts must be known; a table without
+    paper_claim (a check of the world's own) or without a statistic gets "" / NaN there.
+    """
+    missing = [c for c in ("claim", "verdict", "evidence") if c not in claims.columns]
     if missing:
         raise ValueError(f"claims table lacks columns {missing}; it needs {list(CLAIM_COLUMNS)}")
     bad = sorted(set(claims["verdict"]) - set(VERDICTS))
     if bad:
         raise ValueError(f"claims verdict(s) {bad} are not one of {list(VERDICTS)}")
+    defaults = {"paper_claim": "", "statistic": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    claims = claims.assign(**{c: v for c, v in defaults.items() if c not in claims.columns})
     extra = [c for c in claims.columns if c not in CLAIM_COLUMNS]
     return claims[list(CLAIM_COLUMNS) + extra].reset_index(drop=True)
 
@@ -77,7 +84,7 @@ def publish(
         return None
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "results.csv", index=False)
+    results_schema.without_replicates(table).to_csv(out / "results.csv", index=False)
     claims.to_csv(out / "claims.csv", index=False)
     headline.savefig(out / "headline.png", dpi=110, bbox_inches="tight")
     return out
@@ -241,6 +248,42 @@ def _section(profile_dir: Path, rec: RunRecord) -> str:
     return "\n".join(parts)
 
 
+def _interval(c: Any) -> str:
+    def num(x: Any) -> str:
+        try:
+            return "" if pd.isna(float(x)) else f"{float(x):+.2f}"
+        except (TypeError, ValueError):
+            return ""
+
+    if not num(c.ci_low):
+        return num(c.statistic)
+    return f"{num(c.statistic)} [{num(c.ci_low)}, {num(c.ci_high)}]"
+
+
+def _verdict_table(profile_dir: Path, records: Sequence[RunRecord]) -> str:
+    """Every verdict of the run first: claim, verdict, statistic and interval, a link."""
+    rows = []
+    for rec in records:
+        path = profile_dir / rec.name / "claims.csv"
+        if not path.exists():
+            continue
+        claims = validate_claims(pd.read_csv(path, keep_default_na=False))
+        for c in claims.itertuples():
+            link = f'<a href="#{_e(rec.name)}">{_e(rec.name)}</a>'
+            rows.append(
+                f"<tr><td>{_e(c.paper_claim or '(world check)')}</td><td>{_e(c.claim)}</td>"
+                f'<td class="{_e(c.verdict).replace(" ", "-")}">{_e(c.verdict)}</td>'
+                f"<td>{_e(_interval(c))}</td><td>{link}</td></tr>"
+            )
+    if not rows:
+        return ""
+    return (
+        '<section id="verdicts"><h2>Verdicts</h2><table><tr><th>paper claim</th><th>claim</th>'
+        "<th>verdict</th><th>statistic [95% CI]</th><th>notebook</th></tr>"
+        + "".join(rows) + "</table></section>\n"
+    )
+
+
 def write_index(profile_dir: Path, profile: str, records: Sequence[RunRecord]) -> Path:
     """The profile's index.html: per notebook its title, status, time, figure and verdicts."""
     failed = sum(r.status != "ok" for r in records)
@@ -252,7 +295,8 @@ def write_index(profile_dir: Path, profile: str, records: Sequence[RunRecord]) -
         f"<p>{len(records)} notebooks, {failed} failed &middot; index written {now} &middot; "
         f'tables: <a href="results.csv">results.csv</a>, <a href="claims.csv">claims.csv</a></p>'
     )
-    body = "\n".join(_section(profile_dir, r) for r in records)
+    body = _verdict_table(profile_dir, records) + "\n".join(
+        _section(profile_dir, r) for r in records)
     path = profile_dir / "index.html"
     path.write_text(f"{head}\n{body}\n</body></html>\n", encoding="utf-8")
     return path

@@ -16,6 +16,7 @@ COLUMNS: dict[str, str] = {
     "level_index": "int64",  # the level's position on the factor's axis (for ordering, trends)
     "task": "object",
     "group": "object",
+    "domain": "object",  # "object" or "scene" (tasks.DOMAINS)
     "distance_rank": "int64",
     "metric": "object",
     "score": "float64",  # on the test split, in the metric's natural unit (% or N-S 0..4)
@@ -25,6 +26,11 @@ COLUMNS: dict[str, str] = {
     "seed": "int64",
     "representation": "object",  # e.g. "objects/medium/d5/fc6/p1"
 }
+
+
+# Optional, in memory only (never in results.csv): each cell's score on the bootstrap
+# resamples of its test items, the same resamples for every level of a task (a tuple).
+REPLICATES = "boot"
 
 
 def empty() -> pd.DataFrame:
@@ -41,16 +47,26 @@ def frame(rows: Iterable[dict]) -> pd.DataFrame:
             df[col] = np.nan
     if "representation" not in df:
         df["representation"] = ""
-    return validate(df[list(COLUMNS)])
+    if "domain" not in df:
+        df["domain"] = "object"
+    return validate(df)
 
 
 def validate(df: pd.DataFrame) -> pd.DataFrame:
-    """Check the columns and cast them to the schema's types."""
+    """Check the columns and cast them to the schema's types (replicates, if any, kept)."""
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"results table lacks columns {missing}; the schema is {list(COLUMNS)}")
     out = df[list(COLUMNS)].astype(COLUMNS)
+    if REPLICATES in df.columns:
+        out[REPLICATES] = [tuple(v) if isinstance(v, list | tuple | np.ndarray) else ()
+                           for v in df[REPLICATES]]
     return out.reset_index(drop=True)
+
+
+def without_replicates(df: pd.DataFrame) -> pd.DataFrame:
+    """The table as results.csv holds it."""
+    return df.drop(columns=[REPLICATES], errors="ignore")
 
 
 def relative_to_best(df: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import compute, features, metrics, networks, results, retrieval, training
 from .cache import Cache
-from .finetune import FinetuneConfig, finetune
+from .finetune import finetune
 from .probes import LinearProbe
 from .profiles import Profile, get_profile
 from .tasks import RetrievalTruth, TaskData
@@ -236,8 +236,7 @@ class Study:
             ex, ey = load_split(src, split, self.world, self.cache)
             mask = keep(ey)
             extra = (ex[mask], relabel(ey[mask]))
-        cfg = FinetuneConfig(epochs=self.profile.finetune.epochs, lr=self.profile.finetune.lr,
-                             seed=seed)
+        cfg = replace(self.profile.finetune, seed=seed)
         state = finetune(net.net_cfg, net.state, x, y, spec.n_classes, cfg, extra=extra,
                          data_id={"task": task, "world": asdict(self.world),
                                   "extra": rep.finetune},
@@ -317,9 +316,9 @@ class Study:
         probe.fit(xtr, _trainable(ytr))
         dec = probe.decision(xte)
         score = _score(spec.metric, dec, yte)
-        lo, hi = metrics.bootstrap_ci(lambda idx: _score(spec.metric, dec[idx], yte[idx]),
-                                      len(yte), n_boot=self.profile.n_boot, seed=seed)
-        return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": probe.cv_score_}
+        boot = metrics.bootstrap_replicates(lambda idx: _score(spec.metric, dec[idx], yte[idx]),
+                                            len(yte), n_boot=self.profile.n_boot, seed=seed)
+        return _scored(score, boot, probe.cv_score_)
 
     def _evaluate_retrieval(self, rep, data: TaskData, feats, seed):
         spec = data.spec
@@ -329,12 +328,12 @@ class Study:
         q, db = _embed(feats["query"], white), _embed(feats["database"], white)
         dist = _distances(q, db)
         score, per_query = retrieval.evaluate_retrieval(spec.metric, dist, data.truth)
-        lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1),
-                                      len(per_query), n_boot=self.profile.n_boot, seed=seed,
-                                      vectorized=True)
+        boot = metrics.bootstrap_replicates(lambda idx: np.nanmean(per_query[idx], axis=1),
+                                            len(per_query), n_boot=self.profile.n_boot,
+                                            seed=seed, vectorized=True)
         truth = self._validation_truth(data)
         cv = float("nan") if truth is None else validation_score(feats["train"], truth, rep.pca_dim)
-        return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
+        return _scored(score, boot, cv)
 
     def _validation_truth(self, data: TaskData) -> RetrievalTruth | None:
         """The train split as a retrieval set (pairs of views of other instances)."""
@@ -378,10 +377,22 @@ class Study:
             out = self.evaluate(lv.rep, task, seed)
             spec = self.task_spec(task)
             rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
-                         "task": task, "group": spec.group, "distance_rank": spec.distance_rank,
+                         "task": task, "group": spec.group, "domain": spec.domain,
+                         "distance_rank": spec.distance_rank,
                          "metric": spec.metric, "seed": seed,
                          "representation": lv.rep.label(), **out})
         return results.frame(rows)
+
+
+def _scored(score: float, boot: np.ndarray, cv: float) -> dict:
+    """One cell's outcome: test score, its 95% interval and replicates, and the CV score.
+
+    `boot` are the score on the bootstrap resamples of the test items, the same resamples
+    for every level of the task (claims pair levels through them).
+    """
+    lo, hi = metrics.percentile_interval(boot)
+    return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv,
+            "boot": [float(b) for b in boot]}
 
 
 def _trainable(y: np.ndarray) -> np.ndarray:

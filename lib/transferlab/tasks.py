@@ -14,6 +14,7 @@ ROLES = ("source", "target")
 KINDS = ("single-label", "multi-label", "retrieval")
 METRICS = ("accuracy", "mean_class_accuracy", "voc07_map", "retrieval_map", "ns_score")
 GROUPS = ("source", "classification", "attributes", "fine-grained", "compositional", "retrieval")
+DOMAINS = ("object", "scene")  # what the images are of: which source task a task resembles
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,12 @@ class TaskSpec:
     analog: str  # the paper's dataset this task stands in for
     distance_rank: int  # 0 for sources; 1 (nearest) .. 16 (farthest) for targets
     n_classes: int  # classes, attributes, or retrieval instances
+    domain: str = "object"  # one of DOMAINS: scene tasks are the analogs of MIT 67, SUN, ...
 
     def __post_init__(self) -> None:
-        for attr, valid in (("role", ROLES), ("kind", KINDS), ("metric", METRICS), ("group", GROUPS)):
+        checks = (("role", ROLES), ("kind", KINDS), ("metric", METRICS), ("group", GROUPS),
+                  ("domain", DOMAINS))
+        for attr, valid in checks:
             if getattr(self, attr) not in valid:
                 raise ValueError(f"{attr}={getattr(self, attr)!r} is not one of {valid}")
 

@@ -51,11 +51,17 @@ class TrainConfig:
     """SGD training of a network from scratch on a source task.
 
     `data_fraction` keeps the first fraction of a class-stratified permutation (seeded by
-    `seed`), so smaller fractions are subsets of larger ones. `n_checkpoints` log-spaced
-    iterations (the last one is the final network) are kept for the early-stopping factor.
+    `seed`), so smaller fractions are subsets of larger ones.
+
+    Length: `steps` SGD iterations when given (what the profiles use: a network is trained
+    for a number of steps chosen to reach its plateau, whatever the data size), else `epochs`
+    passes over the data. Snapshots for the early-stopping factor: at the fractions of
+    training in `snapshots` when given, else `n_checkpoints` log-spaced iterations (the last
+    one is the final network).
     """
 
     epochs: int = 10
+    steps: int | None = None
     batch_size: int = 128
     lr: float = 0.03
     momentum: float = 0.9
@@ -65,6 +71,7 @@ class TrainConfig:
     seed: int = 0
     data_fraction: float = 1.0
     n_checkpoints: int = 8
+    snapshots: tuple[float, ...] = ()
     augment: bool = True  # random crop to the input size + mirror; else centre crop
 
     def __post_init__(self) -> None:
@@ -73,13 +80,24 @@ class TrainConfig:
             raise ValueError(f"data_fraction={self.data_fraction!r} must be in (0, 1]")
         if self.n_checkpoints < 0:
             raise ValueError(f"n_checkpoints={self.n_checkpoints!r} must be >= 0")
+        bad = [f for f in self.snapshots if not 0.0 < f <= 1.0]
+        if bad:
+            raise ValueError(f"snapshots={self.snapshots!r}: fractions {bad} are not in (0, 1]")
+
+    def snapshot_iterations(self, total: int) -> list[int]:
+        """The iterations (of `total`) whose weights are kept, the final one included."""
+        if self.snapshots:
+            return sorted({max(1, round(f * total)) for f in self.snapshots} | {total})
+        return checkpoint_iterations(total, self.n_checkpoints)
 
 
 def check_loop_config(cfg: Any) -> None:
     if cfg.schedule not in SCHEDULES:
         raise ValueError(f"schedule={cfg.schedule!r} is not one of {SCHEDULES}")
-    for name in ("epochs", "batch_size"):
-        value = getattr(cfg, name)
+    for name in ("epochs", "batch_size", "steps"):
+        value = getattr(cfg, name, None)
+        if name == "steps" and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r} must be a positive integer")
     if not cfg.lr > 0:
@@ -266,7 +284,8 @@ class Plan:
 
     @property
     def total(self) -> int:
-        return self.cfg.epochs * self.iters_per_epoch
+        steps = getattr(self.cfg, "steps", None)
+        return steps if steps is not None else self.cfg.epochs * self.iters_per_epoch
 
     @property
     def batch(self) -> int:
@@ -345,11 +364,14 @@ def run_loop(
     stop_after_iterations: int | None = None,
     progress: bool = True,
     desc: str = "train",
+    frozen_bn: bool = False,
 ) -> dict[str, Any]:
     """SGD over `plan`; returns {"state", "checkpoints" (iterations in `keep`), "log"}.
 
     The caller seeds torch before building `net`; dropout draws from torch's global RNG,
-    which is saved in resume checkpoints and restored.
+    which is saved in resume checkpoints and restored. `frozen_bn`: BatchNorm layers keep
+    their running statistics (eval mode) while their affine weights still learn, as when
+    fine-tuning on a target set too small to re-estimate them.
     """
     cfg = plan.cfg
     if compute.use_channels_last():
@@ -368,6 +390,10 @@ def run_loop(
     block: list[float] = log.pop("open_block", [])
     seconds_before, t0 = log["seconds"], time.perf_counter()
     net.train()
+    if frozen_bn:
+        for module in net.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
     for it in range(start, plan.total):
         lr = learning_rate(cfg, it, plan.total)
         for group in opt.param_groups:
@@ -462,7 +488,7 @@ def _fit(
         net = build(net_cfg)
         return run_loop(
             net, plan, images, labels,
-            keep=checkpoint_iterations(plan.total, cfg.n_checkpoints),
+            keep=cfg.snapshot_iterations(plan.total),
             resume_path=resume_path, resume_every=resume_every,
             stop_after_iterations=stop_after_iterations, progress=progress,
             desc=f"train {net_cfg.width}/d{net_cfg.depth}",

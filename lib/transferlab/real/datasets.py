@@ -307,8 +307,13 @@ def _read_image_folder(base: Path) -> Layout:
 # --- the registry --------------------------------------------------------------------------
 
 
+# Scene datasets (Places-like images); the rest show objects.
+_SCENE_TASKS = ("mit67", "sun397", "holidays", "oxford5k", "paris6k", "roxford5k", "rparis6k")
+
+
 def _spec(name, group, kind, metric, analog, rank, n) -> TaskSpec:
-    return TaskSpec(name, "target", group, kind, metric, analog, rank, n)
+    domain = "scene" if name in _SCENE_TASKS else "object"
+    return TaskSpec(name, "target", group, kind, metric, analog, rank, n, domain)
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,9 @@ import yaml
 
 from .. import compute, features, retrieval
 from ..cache import Cache
+from ..finetune import FinetuneConfig
 from ..probes import ProbeConfig
-from ..profiles import FinetuneSettings, Profile
+from ..profiles import Profile
 from ..study import STANDARD, Level, Representation, Study, Unavailable
 from ..tasks import RetrievalTruth, TaskData, TaskSpec
 from ..training import TrainConfig
@@ -81,7 +82,7 @@ REAL_PROFILE = Profile(
     name="real",
     world=WorldConfig(),  # unused: RealStudy.world raises
     train=TrainConfig(),  # unused: nothing is trained
-    finetune=FinetuneSettings(),
+    finetune=FinetuneConfig(),
     probe=ProbeConfig(),  # the paper's 4-fold cross-validation of C
     tasks=(),
     seeds=(0,),  # pretrained networks: a seed only moves probe folds and the bootstrap
