@@ -226,3 +226,17 @@ def test_bootstrap_ci_constant_and_bad_args():
         M.bootstrap_ci(lambda idx: 0.0, n=0)
     with pytest.raises(ValueError, match="shape"):
         M.bootstrap_ci(lambda idx: idx.mean(), n=10, vectorized=True)
+
+
+def test_logme_prefers_features_that_carry_the_labels():
+    from transferlab.metrics import logme
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    informative = rng.normal(0, 1, (200, 32)) + 3 * np.eye(32)[labels]
+    noise = rng.normal(0, 1, (200, 32))
+    assert logme(informative, labels) > logme(noise, labels) + 0.1
+    multi = (rng.random((200, 3)) < 0.5).astype(int)
+    assert np.isfinite(logme(noise, multi))
+    wide = rng.normal(0, 1, (50, 300))  # more dimensions than samples
+    assert np.isfinite(logme(wide, labels[:50]))

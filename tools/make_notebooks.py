@@ -176,6 +176,12 @@ def world_notebook():
            "on the source's own test split at the last two snapshots (converged when they are "
            "within 1 point; the paper's AlexNet reached 55-60 % on ImageNet)."),
         code("factors.network_table(P, study)"),
+        md("## A measured distance\n\nMinus the LogME of the standard FC6 features on each "
+           "task's training labels (no probe, no factor result), against the hand ordering "
+           "(retrieval tasks have no training labels: left out)."),
+        code("distance = worldcard.measured_distance(study, tasks)\n"
+             "print(f\"Spearman(hand rank, measured distance) = {distance.attrs['spearman']:+.2f}\")\n"
+             "distance"),
         code('report.publish(P.output_dir, name="00_world", results=table, claims=verdicts, '
              'headline=headline);'),
         md("The hand ordering of tasks by distance is compared with a *measured* distance (score "

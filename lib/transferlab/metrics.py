@@ -270,3 +270,38 @@ def bootstrap_ci(
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha={alpha} must be in (0, 1)")
     return percentile_interval(bootstrap_replicates(stat_fn, n, n_boot, seed, vectorized), alpha)
+
+
+def logme(features: np.ndarray, targets: np.ndarray, iterations: int = 20) -> float:
+    """LogME (You et al., 2021): the log marginal evidence per sample of a Bayesian linear
+    model from `features` (N, D) to each target column, averaged over columns.
+
+    `targets`: class labels (N,) (one-hot columns are made) or an (N, K) 0/1 label matrix.
+    Higher means the features transfer more readily to the task; it needs no probe fit.
+    """
+    f = np.asarray(features, np.float64)
+    y = np.asarray(targets)
+    if y.ndim == 1:
+        y = (y[:, None] == np.unique(y)[None, :]).astype(np.float64)
+    y = y.astype(np.float64)
+    n, d = f.shape
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    sigma = s**2
+    evidences = []
+    for k in range(y.shape[1]):
+        proj = u.T @ y[:, k]
+        rest = float(y[:, k] @ y[:, k] - proj @ proj)  # the part of y outside F's span
+        alpha, beta = 1.0, 1.0
+        for _ in range(iterations):
+            gamma = float(np.sum(beta * sigma / (alpha + beta * sigma)))
+            m2 = float(np.sum((beta * s * proj / (alpha + beta * sigma)) ** 2))
+            res = float(np.sum((proj * alpha / (alpha + beta * sigma)) ** 2)) + rest
+            alpha = gamma / max(m2, 1e-12)
+            beta = (n - gamma) / max(res, 1e-12)
+        m2 = float(np.sum((beta * s * proj / (alpha + beta * sigma)) ** 2))
+        res = float(np.sum((proj * alpha / (alpha + beta * sigma)) ** 2)) + rest
+        log_det = float(np.sum(np.log(alpha + beta * sigma))) + (d - len(sigma)) * np.log(alpha)
+        evidence = (n * np.log(beta) + d * np.log(alpha) - n * np.log(2 * np.pi)
+                    - beta * res - alpha * m2 - log_det) / 2
+        evidences.append(evidence / n)
+    return float(np.mean(evidences))

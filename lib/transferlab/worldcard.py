@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from . import metrics, results, retrieval
 from .probes import LinearProbe
+from .stats import spearman
 from .study import STANDARD, Study, validation_score
 from .tasks import TaskData
 from .world import RANK_REASONS, TASKS, validation_truth
@@ -162,6 +163,28 @@ def world_claims(table: pd.DataFrame) -> pd.DataFrame:
     rows = [{"paper_claim": "", "ci_low": np.nan, "ci_high": np.nan, **r} for r in (raw, fc6)]
     return pd.DataFrame(rows)[["paper_claim", "claim", "verdict", "statistic", "ci_low",
                                "ci_high", "evidence"]]
+
+
+def measured_distance(study: Study, tasks: tuple[str, ...], seed: int = 0) -> pd.DataFrame:
+    """A distance measured without any factor result: minus the LogME of the standard
+    network's FC6 features on each task's training labels (metrics.logme), beside the hand
+    ordering. Retrieval tasks have no training labels of their own: NaN there."""
+    rows = []
+    for task in tasks:
+        spec, data = study.task_spec(task), study.task(task)
+        value = float("nan")
+        if spec.kind != "retrieval":
+            x = study.raw_features(STANDARD, task, "train", seed)
+            y = data.labels["train"]
+            y = (y == 1).astype(np.int64) if y.dtype == np.int8 else y
+            value = metrics.logme(x, y)
+        rows.append({"task": task, "group": spec.group, "distance_rank": spec.distance_rank,
+                     "LogME (fc6)": value, "measured distance": -value})
+    out = pd.DataFrame(rows).sort_values("distance_rank").reset_index(drop=True)
+    ok = out["measured distance"].notna()
+    rho = spearman(out.loc[ok, "distance_rank"], out.loc[ok, "measured distance"])
+    out.attrs["spearman"] = rho
+    return out
 
 
 def balance_figure(study: Study, tasks: tuple[str, ...]) -> Figure:
