@@ -179,7 +179,7 @@ def world_notebook():
         md("## A measured distance\n\nMinus the LogME of the standard FC6 features on each "
            "task's training labels (no probe, no factor result), against the hand ordering "
            "(retrieval tasks have no training labels: left out)."),
-        code("distance = worldcard.measured_distance(study, tasks)\n"
+        code("distance = worldcard.logme_distance(study, tasks)\n"
              "print(f\"Spearman(hand rank, measured distance) = {distance.attrs['spearman']:+.2f}\")\n"
              "distance"),
         code('report.publish(P.output_dir, name="00_world", results=table, claims=verdicts, '

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from transferlab.report import format_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -41,10 +42,6 @@ def commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def _number(x) -> str:
-    return "" if pd.isna(x) or x == "" else f"{float(x):+.2f}"
-
-
 def section(run: Path) -> str:
     claims = pd.read_csv(run / "claims.csv", keep_default_na=False)
     status = [json.loads(p.read_text()) for p in sorted(run.glob("*/status.json"))]
@@ -67,8 +64,7 @@ def section(run: Path) -> str:
     ]
     for row in claims.itertuples():
         evidence = str(row.evidence).replace("|", "/").replace("\n", " ")
-        interval = (f"{_number(row.statistic)} [{_number(row.ci_low)}, {_number(row.ci_high)}]"
-                    if _number(row.ci_low) else _number(row.statistic))
+        interval = format_interval(row.statistic, row.ci_low, row.ci_high)
         lines.append(f"| {row.paper_claim or '(world check)'} | {row.claim} | **{row.verdict}** "
                      f"| {interval} | {evidence} |")
     fig = run / FIGURE / "headline.png"

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import results
-from .stats import NS_SCALE, levels_of, select_metric, task_order
+from .stats import NS_SCALE, Z95, levels_of, select_metric, task_order
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "PAPER_CLAIMS", "VERDICTS", "COLUMNS", "check",
            "verdicts", "claims_for"]
@@ -73,6 +73,11 @@ class Cells:
         if name not in self.levels:
             raise _Missing(f"level {name!r} is absent (levels: {list(self.levels)})")
         return self.levels.index(name)
+
+    def subset(self, rows: np.ndarray) -> Cells:
+        """The cells of the tasks in `rows` (a mask or indices; repeats allowed)."""
+        return Cells(tuple(np.array(self.tasks)[rows]), self.groups[rows], self.domains[rows],
+                     self.levels, self.m[rows], self.cv[rows])
 
     def rows(self, groups: tuple[str, ...] | None = None, domain: str | None = None,
              exclude: tuple[str, ...] = ()) -> np.ndarray:
@@ -169,10 +174,9 @@ def _pca_for_retrieval(c: Cells) -> float:
     rows = c.rows(("retrieval",))
     if not rows.any():
         raise _Missing("no retrieval task in the table")
-    sub = replace(c, m=c.m[rows], cv=c.cv[rows])
+    sub = c.subset(rows)
     best = _by_cv(sub, reduced)
-    return _mean(sub.m[np.arange(len(sub.m)), best] - sub.m[:, full], np.ones(len(sub.m), bool),
-                 "retrieval")
+    return _mean(sub.m[np.arange(len(sub.m)), best] - sub.m[:, full], sub.rows(), "retrieval")
 
 
 def _saturation_later_far(c: Cells) -> float:
@@ -363,7 +367,7 @@ def _grid(df: pd.DataFrame, factor: str) -> _Grid:
     shape = (len(ti), len(li), len(si))
     points, sd = np.full(shape, np.nan), np.zeros(shape)
     points[t, lv, s] = sub["score"].to_numpy() * scale
-    sd[t, lv, s] = np.nan_to_num((sub["ci_high"] - sub["ci_low"]).to_numpy() * scale / 3.92)
+    sd[t, lv, s] = np.nan_to_num((sub["ci_high"] - sub["ci_low"]).to_numpy() * scale / (2 * Z95))
     boot = _replicate_array(sub, (t, lv, s), shape, scale)
     cv = np.full(shape, np.nan)
     cv[t, lv, s] = sub["cv_score"].to_numpy() * scale
@@ -406,8 +410,7 @@ def _replicates(grid: _Grid, n_boot: int, rng: np.random.Generator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             m = np.nanmean(values, axis=2)
-        yield Cells(tuple(np.array(c.tasks)[rows]), c.groups[rows], c.domains[rows], c.levels,
-                    m[rows], c.cv[rows])
+        yield replace(c, m=m).subset(rows)
 
 
 # ----------------------------------------------------------------------------- the check

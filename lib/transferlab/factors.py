@@ -7,13 +7,16 @@ any training starts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import networks, results
+from . import params as P
+from .claims import CONVERGED
 from .profiles import get_profile
 from .study import STANDARD, Level, Representation, Study, Unavailable
 
@@ -89,13 +92,8 @@ def run_width(params, study: Study | None = None) -> pd.DataFrame:
 
 def run_depth(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
-    if study.profile.name == "real":
-        from .real.study import depth_levels as real_depth_levels
-
-        levels = real_depth_levels(params.depths)
-    else:
-        levels = depth_levels(params.depths)
-    return _grid(study, params, "depth", levels, network_per_level=True)
+    return _grid(study, params, "depth", _depth_levels(study, params.depths),
+                 network_per_level=True)
 
 
 def run_source_task(params, study: Study | None = None) -> pd.DataFrame:
@@ -298,31 +296,34 @@ def check_request(notebook: str, params) -> None:
     tasks_for(study, params, network_per_level=notebook in NETWORK_PER_LEVEL)
     if notebook == "07_fine_tuning":
         tasks_for(study, params, kinds=("single-label",))
-    levels: list[Level] = []
-    if notebook == "01_width":
-        levels = width_levels(params.widths)
-    elif notebook == "02_depth":
-        levels = _depth_levels(study, params.depths)
-    elif notebook == "03_early_stopping":
-        # checkpoint=0 asks the backend whether it has snapshots at all.
-        levels = [Level(layer, 0, replace(STANDARD, layer=layer, checkpoint=0))
-                  for layer in params.layers]
-    elif notebook == "04_source_task":
-        levels = source_levels(params.sources)
-    elif notebook == "05_layer":
-        levels = layer_levels(params.layers, params.pooling)
-    elif notebook == "06_dim_reduction":
-        levels = dim_levels(params.dims, study.feature_dim())
-    elif notebook == "07_fine_tuning":
-        levels = [Level(params.layer, 0, replace(STANDARD, layer=params.layer, finetune="target"))]
-    elif notebook == "08_data_size":
-        levels = data_size_levels(params.fractions)
-    for lv in levels:
+    build = CHECKED_LEVELS.get(type(params))
+    for lv in build(params, study) if build else ():
         study.check(lv.rep)
 
 
 # Notebooks whose factor trains a network per level (their default tasks may be a subset).
 NETWORK_PER_LEVEL = ("01_width", "02_depth", "03_early_stopping", "08_data_size")
+
+# The levels each notebook's factor builds from its parameters, without training anything.
+LEVELS: dict[type, Callable[[Any, Study], list[Level]]] = {
+    P.WidthParams: lambda p, s: width_levels(p.widths),
+    P.DepthParams: lambda p, s: _depth_levels(s, p.depths),
+    P.SourceTaskParams: lambda p, s: source_levels(p.sources),
+    P.LayerParams: lambda p, s: layer_levels(p.layers, p.pooling),
+    P.DimReductionParams: lambda p, s: dim_levels(p.dims, s.feature_dim()),
+    P.DataSizeParams: lambda p, s: data_size_levels(p.fractions),
+}
+# What check_request asks the backend about: the levels above, and for the factors whose
+# levels need a trained network first, a stand-in with the same requirement
+# (checkpoint=0: does the backend have snapshots at all; finetune: can it fine-tune).
+CHECKED_LEVELS = {
+    **LEVELS,
+    P.EarlyStoppingParams: lambda p, s: [Level(layer, 0, replace(STANDARD, layer=layer,
+                                                                 checkpoint=0))
+                                         for layer in p.layers],
+    P.FineTuningParams: lambda p, s: [Level(p.layer, 0, replace(STANDARD, layer=p.layer,
+                                                                finetune="target"))],
+}
 
 
 # ---------------------------------------------------------------- tables beside the figures
@@ -340,13 +341,10 @@ def complexity_table(widths: Sequence[str] = ("medium",), depths: Sequence[int] 
 
 
 def network_levels(params, study: Study) -> list[Level]:
-    """The levels of a notebook's factor that each stand on a source network of their own."""
-    if hasattr(params, "widths"):
-        return width_levels(params.widths)
-    if hasattr(params, "depths"):
-        return _depth_levels(study, params.depths)
-    if hasattr(params, "fractions"):
-        return data_size_levels(params.fractions)
+    """The levels of a notebook's factor that each stand on a source network of their own
+    (other notebooks: the standard network of each source)."""
+    if type(params) in (P.WidthParams, P.DepthParams, P.DataSizeParams):
+        return LEVELS[type(params)](params, study)
     sources = getattr(params, "sources", ("objects", "scenes", "hybrid"))
     return source_levels([s for s in sources if s != "concat"])
 
@@ -371,7 +369,7 @@ def network_table(params, study: Study | None = None) -> pd.DataFrame:
                          "seconds": round(float(net.log.get("seconds", float("nan"))), 1),
                          "top-1 (%)": round(last, 1),
                          f"top-1 at step {its[-2] if len(its) > 1 else '-'} (%)": round(before, 1),
-                         "converged": bool(abs(last - before) < 1.0)})
+                         "converged": bool(abs(last - before) < CONVERGED)})
     return pd.DataFrame(rows)
 
 

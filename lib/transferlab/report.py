@@ -248,16 +248,17 @@ def _section(profile_dir: Path, rec: RunRecord) -> str:
     return "\n".join(parts)
 
 
-def _interval(c: Any) -> str:
+def format_interval(statistic: Any, ci_low: Any, ci_high: Any) -> str:
+    """"+1.23 [+0.10, +2.40]" (or the statistic alone, or "", where values are missing)."""
     def num(x: Any) -> str:
         try:
             return "" if pd.isna(float(x)) else f"{float(x):+.2f}"
         except (TypeError, ValueError):
             return ""
 
-    if not num(c.ci_low):
-        return num(c.statistic)
-    return f"{num(c.statistic)} [{num(c.ci_low)}, {num(c.ci_high)}]"
+    if not num(ci_low):
+        return num(statistic)
+    return f"{num(statistic)} [{num(ci_low)}, {num(ci_high)}]"
 
 
 def _verdict_table(profile_dir: Path, records: Sequence[RunRecord]) -> str:
@@ -273,7 +274,8 @@ def _verdict_table(profile_dir: Path, records: Sequence[RunRecord]) -> str:
             rows.append(
                 f"<tr><td>{_e(c.paper_claim or '(world check)')}</td><td>{_e(c.claim)}</td>"
                 f'<td class="{_e(c.verdict).replace(" ", "-")}">{_e(c.verdict)}</td>'
-                f"<td>{_e(_interval(c))}</td><td>{link}</td></tr>"
+                f"<td>{_e(format_interval(c.statistic, c.ci_low, c.ci_high))}</td>"
+                f"<td>{link}</td></tr>"
             )
     if not rows:
         return ""

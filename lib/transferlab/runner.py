@@ -168,7 +168,8 @@ def describe_failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _execute(job: Job, kernel: str, cwd: Path, log_output: bool, progress_bar: bool) -> str:
+def _execute(job: Job, title: str, kernel: str, cwd: Path, log_output: bool,
+             progress_bar: bool) -> str:
     """Run the notebook into job.staging and render its HTML; the error, or ""."""
     import papermill
 
@@ -190,14 +191,10 @@ def _execute(job: Job, kernel: str, cwd: Path, log_output: bool, progress_bar: b
         error = describe_failure(err)
     if executed.exists():
         try:
-            report.render_html(executed, job.staging / f"{job.name}.html", job_title(job))
+            report.render_html(executed, job.staging / f"{job.name}.html", title)
         except Exception as err:
             error = error or f"HTML rendering failed: {type(err).__name__}: {err}"
     return error
-
-
-def job_title(job: Job) -> str:
-    return report.notebook_title(job.notebook)
 
 
 def _replace(old: Path, new: Path) -> None:
@@ -223,11 +220,12 @@ def run_job(
     """
     shutil.rmtree(job.staging, ignore_errors=True)  # no stale tables from a killed run
     job.staging.mkdir(parents=True)
+    title = report.notebook_title(job.notebook)
     start = time.perf_counter()
-    error = _execute(job, kernel, cwd, log_output, progress_bar)
+    error = _execute(job, title, kernel, cwd, log_output, progress_bar)
     record = report.RunRecord(
         name=job.name,
-        title=job_title(job),
+        title=title,
         status="failed" if error else "ok",
         seconds=round(time.perf_counter() - start, 2),
         finished=datetime.now().isoformat(timespec="seconds"),

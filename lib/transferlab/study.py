@@ -313,7 +313,7 @@ class Study:
         if rep.pca_dim:
             xtr, xte = _pca(xtr, xte, rep.pca_dim)
         probe = LinearProbe(spec.kind, spec.metric, replace(self.profile.probe, seed=seed))
-        probe.fit(xtr, _trainable(ytr))
+        probe.fit(xtr, trainable_labels(ytr))
         dec = probe.decision(xte)
         score = _score(spec.metric, dec, yte)
         boot = metrics.bootstrap_replicates(lambda idx: _score(spec.metric, dec[idx], yte[idx]),
@@ -395,7 +395,7 @@ def _scored(score: float, boot: np.ndarray, cv: float) -> dict:
             "boot": [float(b) for b in boot]}
 
 
-def _trainable(y: np.ndarray) -> np.ndarray:
+def trainable_labels(y: np.ndarray) -> np.ndarray:
     """Labels a probe trains on: VOC's int8 {1, 0 = difficult, -1} become {1, 0}."""
     return (y == 1).astype(np.uint8) if y.dtype == np.int8 else y
 

@@ -95,7 +95,7 @@ def check_loop_config(cfg: Any) -> None:
     if cfg.schedule not in SCHEDULES:
         raise ValueError(f"schedule={cfg.schedule!r} is not one of {SCHEDULES}")
     for name in ("epochs", "batch_size", "steps"):
-        value = getattr(cfg, name, None)
+        value = getattr(cfg, name)
         if name == "steps" and value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -284,7 +284,7 @@ class Plan:
 
     @property
     def total(self) -> int:
-        steps = getattr(self.cfg, "steps", None)
+        steps = self.cfg.steps
         return steps if steps is not None else self.cfg.epochs * self.iters_per_epoch
 
     @property

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 
 from . import metrics, results, retrieval
 from .probes import LinearProbe
-from .stats import spearman
-from .study import STANDARD, Study, validation_score
+from .stats import NS_SCALE, metric_max, spearman
+from .study import STANDARD, Study, trainable_labels, validation_score
 from .tasks import TaskData
 from .world import RANK_REASONS, TASKS, validation_truth
 
@@ -125,13 +125,13 @@ def card(table: pd.DataFrame) -> pd.DataFrame:
     out["chance"] = wide["chance"].round(2)
     out["raw pixels"] = wide["raw pixels"].round(2)
     out["standard fc6"] = wide["standard fc6"].round(2)
-    top = np.where(out.metric == "ns_score", 4.0, 100.0)
+    top = out.metric.map(metric_max).astype(float)
     out["raw pixels saturated"] = out["raw pixels"] > 0.95 * top
     high = table[table.level == "standard fc6"].set_index("task").ci_high
     # At least 15 points above chance (N-S on the percent scale: x25) and below 95 % of the
     # maximum: a task that the standard network cannot tell from chance, or saturates,
     # cannot show how the factors move it.
-    points = np.where(out.metric == "ns_score", 25.0, 1.0)
+    points = np.where(out.metric == "ns_score", NS_SCALE, 1.0)
     out["fc6 above chance"] = (out["standard fc6"] - out["chance"]).astype(float) * points >= 15
     out["fc6 below saturation"] = high.reindex(out.index) < 0.95 * top
     out["why at this rank"] = [RANK_REASONS.get(t, "") for t in out.index]
@@ -165,7 +165,7 @@ def world_claims(table: pd.DataFrame) -> pd.DataFrame:
                                "ci_high", "evidence"]]
 
 
-def measured_distance(study: Study, tasks: tuple[str, ...], seed: int = 0) -> pd.DataFrame:
+def logme_distance(study: Study, tasks: tuple[str, ...], seed: int = 0) -> pd.DataFrame:
     """A distance measured without any factor result: minus the LogME of the standard
     network's FC6 features on each task's training labels (metrics.logme), beside the hand
     ordering. Retrieval tasks have no training labels of their own: NaN there."""
@@ -175,9 +175,7 @@ def measured_distance(study: Study, tasks: tuple[str, ...], seed: int = 0) -> pd
         value = float("nan")
         if spec.kind != "retrieval":
             x = study.raw_features(STANDARD, task, "train", seed)
-            y = data.labels["train"]
-            y = (y == 1).astype(np.int64) if y.dtype == np.int8 else y
-            value = metrics.logme(x, y)
+            value = metrics.logme(x, trainable_labels(data.labels["train"]))
         rows.append({"task": task, "group": spec.group, "distance_rank": spec.distance_rank,
                      "LogME (fc6)": value, "measured distance": -value})
     out = pd.DataFrame(rows).sort_values("distance_rank").reset_index(drop=True)
