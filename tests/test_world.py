@@ -151,3 +151,42 @@ def test_no_task_is_solvable_from_raw_pixels(tmp_path):
         top = 4.0 if TASKS[task].metric == "ns_score" else 100.0
         assert score < 0.9 * top, f"{task}: raw pixels score {score:.1f} of {top:g}"
         assert score > worldcard.chance(study.task(task)) - 0.05 * top, task
+
+
+def test_a_recipe_change_renews_only_what_is_made_from_that_task(monkeypatch):
+    from transferlab import world
+
+    before = {t: world.data_id(t, SMALL, "train") for t in ("objects", "breeds", "hybrid")}
+    monkeypatch.setitem(world.RECIPE_VERSIONS, "objects", world.RECIPE_VERSIONS["objects"] + 1)
+    after = {t: world.data_id(t, SMALL, "train") for t in before}
+    assert after["objects"] != before["objects"]
+    assert after["hybrid"] != before["hybrid"]  # the hybrid source shows the objects source
+    assert after["breeds"] == before["breeds"]
+
+
+def test_breeds_have_an_extra_split_of_the_same_classes():
+    x, y = generate("breeds", "extra", range(24), size=16)
+    assert sorted(set(y)) == list(range(TASKS["breeds"].n_classes))
+    train, _ = generate("breeds", "train", range(24), size=16)
+    assert not np.array_equal(x, train)
+    assert SMALL.split_size("breeds", "extra") == 4 * SMALL.split_size("breeds", "train")
+    with pytest.raises(ValueError, match="valid splits"):
+        generate("birds", "extra", [0])
+
+
+@pytest.mark.parametrize("task", ["actions", "interactions"])
+def test_actor_and_object_stand_in_frame(task):
+    """A relation can only be seen when both its actor and its object are in the image."""
+    from transferlab.world import recipes
+    from transferlab.world.catalog import catalog
+    from transferlab.world.rng import Draws, stream_key
+
+    idx = np.arange(400)
+    scene, _ = getattr(recipes, task)(Draws(stream_key(0, task, "train"), idx),
+                                      recipes.Ctx(catalog(0), len(idx), idx))
+    for o in scene.objects[1:]:  # the first slot is clutter, anywhere by design
+        on = o.present > 0
+        reach = o.radius * np.maximum(o.aspect, 1.0)
+        inside = (o.cx - 0.5 * reach >= 0) & (o.cx + 0.5 * reach <= 1) \
+            & (o.cy - 0.5 * reach >= 0) & (o.cy + 0.5 * reach <= 1)
+        assert inside[on].mean() > 0.97

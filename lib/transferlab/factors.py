@@ -187,7 +187,7 @@ def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
     """Table 5: fine-tuning with extra labelled data of the same classes from another source.
 
     Defined on the breeds task (the Oxford Pets analog) whatever `params.tasks` says: its
-    extra data are breeds-class images of the objects source (study.EXTRA_DATA).
+    extra data are four times as many images of the same breeds (world.EXTRA_SPLITS).
     """
     study = study or study_for(params)
     if study.profile.name == "real":

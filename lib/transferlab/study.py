@@ -24,14 +24,21 @@ from .finetune import finetune
 from .probes import LinearProbe
 from .profiles import Profile, get_profile
 from .tasks import RetrievalTruth, TaskData
-from .world import SOURCES, TARGETS, TASKS, WorldConfig, load_split, load_task, validation_truth
+from .world import (
+    EXTRA_SPLITS,
+    SOURCES,
+    TARGETS,
+    TASKS,
+    WorldConfig,
+    data_id,
+    load_split,
+    load_task,
+    validation_truth,
+)
 
 REPRESENTATION_SOURCES = SOURCES + ("concat",)
 FT_MODES = (None, "target", "target+extra")
 FC_LAYERS = ("fc6", "fc7", "fc8")
-# Table 5's extra data: images of the breeds' own classes from another distribution, the
-# objects source's *test* split (images the source network never trained on).
-EXTRA_DATA = {"breeds": ("objects", "test", lambda y: y < 20, lambda y: y)}
 
 
 class Unavailable(ValueError):
@@ -178,9 +185,9 @@ class Study:
         net_cfg = networks.NetConfig(width=width, depth=depth, n_classes=TASKS[source].n_classes,
                                      input_size=self.input_size)
         train_cfg = replace(self.profile.train, seed=seed, data_fraction=fraction)
-        data_id = {"task": source, "split": "train", "world": asdict(self.world)}
-        return training.train(net_cfg, train_cfg, images, labels, data_id=data_id,
-                              cache=self.cache, progress=self.progress)
+        return training.train(net_cfg, train_cfg, images, labels,
+                              data_id=data_id(source, self.world, "train"), cache=self.cache,
+                              progress=self.progress)
 
     def source_accuracy(self, source: str, rep: Representation = STANDARD, seed: int = 0) -> float:
         """Top-1 accuracy (%) of a source network on its own test split."""
@@ -229,17 +236,13 @@ class Study:
         x, y = self.task(task).split("train")
         extra = None
         if rep.finetune == "target+extra":
-            if task not in EXTRA_DATA:
+            if task not in EXTRA_SPLITS:
                 raise ValueError(f"no extra data is defined for {task!r}; tasks with extra data: "
-                                 f"{list(EXTRA_DATA)}")
-            src, split, keep, relabel = EXTRA_DATA[task]
-            ex, ey = load_split(src, split, self.world, self.cache)
-            mask = keep(ey)
-            extra = (ex[mask], relabel(ey[mask]))
+                                 f"{list(EXTRA_SPLITS)}")
+            extra = load_split(task, EXTRA_SPLITS[task], self.world, self.cache)
         cfg = replace(self.profile.finetune, seed=seed)
         state = finetune(net.net_cfg, net.state, x, y, spec.n_classes, cfg, extra=extra,
-                         data_id={"task": task, "world": asdict(self.world),
-                                  "extra": rep.finetune},
+                         data_id={**data_id(task, self.world), "extra": rep.finetune},
                          cache=self.cache, progress=self.progress)
         ft_cfg = replace(net.net_cfg, n_classes=spec.n_classes)
         return training.load(ft_cfg, state)
@@ -268,8 +271,8 @@ class Study:
         for source in sources:
             model_id, model = self._model(rep, source, task, seed)
             images, _ = self.task(task).split(split)
-            data_id = {"task": task, "split": split, "world": asdict(self.world)}
-            feats = features.features(model_id, model, images, data_id,
+            feats = features.features(model_id, model, images,
+                                      data_id(task, self.world, split),
                                       self._layers(rep), rep.pooling, self.cache,
                                       progress=False)
             parts.append(features.postprocess(feats[rep.layer]))
@@ -296,8 +299,8 @@ class Study:
     def _score_id(self, rep: Representation, task: str, seed: int) -> dict:
         """What identifies the inputs of a score: the networks' weights and the task's data."""
         sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
-        return {"models": [self._model(rep, s, task, seed)[0] for s in sources], "task": task,
-                "world": asdict(self.world)}
+        return {"models": [self._model(rep, s, task, seed)[0] for s in sources],
+                **data_id(task, self.world)}
 
     def _evaluate(self, rep: Representation, task: str, seed: int) -> dict[str, float]:
         data = self.task(task)
@@ -343,9 +346,8 @@ class Study:
         """Post-processed features (N, 30, D) of the spatial-search sub-patches of a split."""
         model_id, model = self._model(rep, rep.source, data.spec.name, seed)
         images, _ = data.split(split)
-        key = {"model": model_id, "task": data.spec.name, "split": split,
-               "world": asdict(self.world), "layer": rep.layer, "pooling": rep.pooling,
-               "compute": compute.precision_id()}
+        key = {"model": model_id, **data_id(data.spec.name, self.world, split),
+               "layer": rep.layer, "pooling": rep.pooling, "compute": compute.precision_id()}
         boxes = retrieval.subpatch_boxes()
         out = self.cache.get_or_compute(
             "patches", key,

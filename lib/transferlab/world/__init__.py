@@ -15,17 +15,21 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..cache import CODE_VERSIONS, Cache
+from ..cache import Cache
 from ..tasks import RetrievalTruth, TaskData, TaskSpec
 from . import instances, recipes
-from .catalog import N_SCENES, N_SOURCE_SUPER, N_SUB, catalog
+from .catalog import N_BREED, N_SCENES, N_SOURCE_SUPER, N_SUB, catalog
 from .rng import Draws, stream_key
 
-CODE_VERSIONS["world"] = 2  # bump when rendering or a recipe changes what an image shows
+RENDER_VERSION = 2  # bump when rendering changes what any image shows
 MIN_SIZE = 16
 MAX_SIZE = 256
 CLASSIFICATION_SPLITS = ("train", "test")
 RETRIEVAL_SPLITS = ("train", "database", "query")
+# More labelled images of a task, for fine-tuning with extra data (the paper's Table 5: Pets
+# with ImageNet's images of the same breeds); not part of load_task.
+EXTRA_SPLITS = {"breeds": "extra"}
+EXTRA_FACTOR = 4  # an extra split holds this many times the train split
 _CHUNK = 1024
 
 
@@ -60,7 +64,7 @@ TASKS: dict[str, TaskSpec] = {
         _spec("part_attributes", "target", "attributes", "multi-label", "voc07_map", "H3D", 6,
               len(recipes.PART_ATTRIBUTES)),
         _spec("breeds", "target", "fine-grained", "single-label", "mean_class_accuracy",
-              "Oxford Pets", 7, len(recipes.BREED_SUPERS) * N_SUB),
+              "Oxford Pets", 7, len(recipes.BREED_SUPERS) * N_BREED),
         _spec("birds", "target", "fine-grained", "single-label", "accuracy", "CUB", 8,
               recipes.N_BIRDS),
         _spec("flowers", "target", "fine-grained", "single-label", "mean_class_accuracy",
@@ -84,7 +88,8 @@ TASKS: dict[str, TaskSpec] = {
 # invariant to what its source task treats as nuisance, so a near task's label is a function
 # of source-class content, a far task's of what the source ignores or averages away.
 RANK_REASONS: dict[str, str] = {
-    "objects_in_clutter": "labels are which source superclasses are present: source content",
+    "objects_in_clutter": "labels are which source superclasses are present, at the source's "
+                          "scale: source content",
     "rooms": "a room type is which source objects co-occur: source content, scene layout",
     "scene_categories": "twenty of the scenes source's own categories, new images",
     "scene_attributes": "global properties (clutter, light, openness) the object source "
@@ -93,8 +98,8 @@ RANK_REASONS: dict[str, str] = {
                          "sees but never labels",
     "part_attributes": "small local marks on one category: detail the source averages away "
                        "(legible only at higher resolution)",
-    "breeds": "subclasses of four source superclasses: known to the source, so nearer than "
-              "its rank says (a known departure)",
+    "breeds": "new subclasses of four source superclasses: a shape the source knows, told "
+              "apart by hue and texture frequency it never labelled",
     "birds": "subtypes of a novel superclass that differ only by small local marks",
     "flowers": "subtypes of a novel lobed superclass that differ by colour and texture",
     "actions": "the relation between an actor and an object: an arrangement the source ignores",
@@ -102,10 +107,21 @@ RANK_REASONS: dict[str, str] = {
     "phrases": "specific object pairs in specific arrangements against the same objects alone",
     "scene_instances": "one fixed scene under crop, zoom, rotation and light: instance, not "
                        "category",
-    "object_instances": "one specific object among its category: its own shape detail, "
-                        "texture phase and mark",
+    "object_instances": "one specific object among many of the same two source subclasses: "
+                        "only its own shape detail, texture phase and mark tell it apart",
     "landmarks": "a large unique structure seen partially or small, among distractors",
     "sculptures": "texture-less silhouettes: shape is all there is",
+}
+# Bump a task's number when its recipe changes what its images show: its images and every
+# network, feature and score made from them are recomputed, and only those.
+RECIPE_VERSIONS: dict[str, int] = {t: 0 for t in TASKS} | {
+    "objects_in_clutter": 1,  # objects at the source's scale (they were half of it)
+    "part_attributes": 1,  # marks legible at 32 px
+    "breeds": 1,  # new subclasses of four source superclasses (they were source classes)
+    "birds": 1,  # legible marks
+    "actions": 1, "interactions": 1,  # actor and object in frame, relation legible
+    "object_instances": 1,  # instances of two subclasses, told apart by their own detail
+    "sculptures": 1,  # stronger shape detail, smaller view rotation
 }
 SOURCES = tuple(n for n, s in TASKS.items() if s.role == "source")
 TARGETS = tuple(n for n, s in TASKS.items() if s.role == "target")
@@ -123,6 +139,15 @@ _INSTANCE_RECIPES = {
     "scene_instances": instances.scene_instances, "object_instances": instances.object_instances,
     "landmarks": instances.landmarks, "sculptures": instances.sculptures,
 }
+
+
+def data_id(task: str, config: WorldConfig, split: str | None = None) -> dict:
+    """What identifies a task's images (one split, or all of them) in every cache key: the
+    world's sizes and seed, and the versions of the renderer and of the recipes behind them."""
+    deps = ("objects", "scenes", "hybrid") if task == "hybrid" else (task,)
+    version = {"render": RENDER_VERSION, **{t: RECIPE_VERSIONS[t] for t in deps}}
+    out = {"task": task, "world": asdict(config), "version": version}
+    return out if split is None else {**out, "split": split}
 
 
 @dataclass(frozen=True)
@@ -157,7 +182,8 @@ class WorldConfig:
             return per * spec.n_classes
         if split == "test":
             return self.target_test
-        return self.target_train_per_class * spec.n_classes
+        train = self.target_train_per_class * spec.n_classes
+        return EXTRA_FACTOR * train if split == "extra" else train
 
     def retrieval_sizes(self, task: str) -> instances.RetrievalSizes:
         views = {"scene_instances": 3, "object_instances": 4, "landmarks": 3, "sculptures": 3}[task]
@@ -179,6 +205,7 @@ def check_task(task: str) -> TaskSpec:
 def check_split(task: str, split: str) -> None:
     spec = check_task(task)
     valid = RETRIEVAL_SPLITS if spec.kind == "retrieval" else CLASSIFICATION_SPLITS
+    valid = valid + ((EXTRA_SPLITS[task],) if task in EXTRA_SPLITS else ())
     if split not in valid:
         raise ValueError(f"split={split!r} is not a split of task {task!r}; valid splits: {valid}")
 
@@ -257,7 +284,7 @@ def load_split(task: str, split: str, config: WorldConfig, cache: Cache | None =
     check_split(task, split)
     cache = cache or Cache()
     n = config.split_size(task, split)
-    key = {"task": task, "split": split, "world": asdict(config)}
+    key = data_id(task, config, split)
 
     def compute() -> dict:
         x, y = generate(task, split, np.arange(n), config.size, config.seed, config)

@@ -18,6 +18,7 @@ N_SUPER = 30
 N_SOURCE_SUPER = 20
 N_SUB = 5
 N_SCENES = 40
+N_BREED = 3
 
 
 def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -59,6 +60,9 @@ class Catalog:
     scene_objects: np.ndarray  # (N_SCENES, 3) preferred source superclasses
     scene_count: np.ndarray  # (N_SCENES, 2) min/max objects
     scene_obj_band: np.ndarray  # (N_SCENES,) where objects stand: 0 anywhere, 1 low, 2 high
+    breed_hue: np.ndarray  # (N_SUPER, N_BREED, 2) new subclasses the objects source never sees
+    breed_freq: np.ndarray  # (N_SUPER, N_BREED)
+    breed_orient: np.ndarray
 
 
 @lru_cache(maxsize=8)
@@ -102,4 +106,9 @@ def catalog(world_seed: int) -> Catalog:
                                 for _ in range(N_SCENES)]),
         scene_count=np.stack([np.sort(rng.integers(1, 5, 2)) for _ in range(N_SCENES)]),
         scene_obj_band=rng.integers(0, 3, N_SCENES),
+        # Drawn last, so that adding them changed no other entry of the catalog. A breed of a
+        # superclass: one base hue shifted by 0.12 per breed, one of three texture frequencies.
+        breed_hue=(rng.random((N_SUPER, 1, 2)) + 0.12 * np.arange(N_BREED)[None, :, None]),
+        breed_freq=np.stack([rng.permutation([0.7, 1.0, 1.35]) for _ in range(N_SUPER)]),
+        breed_orient=rng.uniform(0, np.pi, (N_SUPER, N_BREED)),
     )

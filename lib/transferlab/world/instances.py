@@ -16,6 +16,7 @@ from .recipes import background, category_object, clutter, nuisances, scene_of
 from .render import ObjectSlot, Scene
 from .rng import Draws
 
+UKB_CLASSES = np.array([[3, 1], [11, 2]])  # (superclass, subclass) of every object instance
 # view kinds
 QUERY, GOOD, JUNK, DISTRACTOR = 0, 1, 2, 3
 FIT_OFFSET = 1_000_000  # instance ids of the PCA-fitting split: never in the database
@@ -105,14 +106,16 @@ def scene_instances(c: Draws, v: Draws, cat: Catalog, lay: Layout) -> Scene:
 
 
 def object_instances(c: Draws, v: Draws, cat: Catalog, lay: Layout) -> Scene:
-    """UKB: a specific object: its category plus its own shape detail, texture phase and mark."""
+    """UKB: a specific object among many of the same two source subclasses: the category
+    says nothing, its own shape detail, texture phase and mark tell it apart."""
     n = len(lay.instance)
-    sup, sub = c.integers(N_SOURCE_SUPER), c.integers(N_SUB)
+    pick = c.integers(len(UKB_CLASSES))
+    sup, sub = UKB_CLASSES[pick, 0], UKB_CLASSES[pick, 1]
     o = category_object(c, cat, sup, sub, radius=(0.27, 0.33), jitter=1.0)
-    o.coef = o.coef + c.normal(0.06)[:, None] * np.array([0, 0.5, 1, 1])
+    o.coef = o.coef + np.stack([c.normal(0.08) * w for w in (0.0, 0.6, 1.0, 1.0)], 1)
     o.mark[:, 0] = 1 + c.integers(5)
     o.mark_u[:, 0], o.mark_v[:, 0] = c.u(-0.5, 0.5), c.u(-0.5, 0.5)
-    o.mark_size[:, 0] = c.u(0.15, 0.25)
+    o.mark_size[:, 0] = c.u(0.25, 0.35)
     o.mark_col[:, 0] = hsv_to_rgb(c.u(), c.u(0.3, 1), c.u(0.2, 1))
     # The view: pose, size and background change; the instance does not.
     o.rot = v.u(-np.pi, np.pi)
@@ -165,7 +168,7 @@ def sculptures(c: Draws, v: Draws, cat: Catalog, lay: Layout) -> Scene:
     n = len(lay.instance)
     s = ObjectSlot.empty(n)
     s.present = np.ones(n)
-    s.coef = np.stack([c.u(0, 0.3) * w for w in (1.0, 0.8, 0.6, 0.4)], 1)
+    s.coef = np.stack([c.u(0, 0.4) * w for w in (1.0, 0.9, 0.7, 0.5)], 1)
     s.phase = np.stack([c.u(0, 6.3) for _ in range(4)], 1)
     s.part_on = np.stack([c.bernoulli(0.6), c.bernoulli(0.3)], 1).astype(float)
     s.part_angle = np.stack([c.u(0, 6.3), c.u(0, 6.3)], 1)
@@ -173,8 +176,8 @@ def sculptures(c: Draws, v: Draws, cat: Catalog, lay: Layout) -> Scene:
     base_aspect = c.u(1.0, 1.7)
     grey = v.u(0.1, 0.3)
     s.col_a = s.col_b = np.stack([grey, grey, grey * 1.1], 1)
-    s.aspect = base_aspect * (1 + v.normal(0.08))
-    s.radius, s.rot = v.u(0.25, 0.36), v.u(-1.0, 1.0)
+    s.aspect = base_aspect * (1 + v.normal(0.04))
+    s.radius, s.rot = v.u(0.27, 0.34), v.u(-0.4, 0.4)
     s.cx, s.cy = v.u(0.4, 0.6), v.u(0.4, 0.6)
     bg = background(v, n, contrast=(0.0, 0.08))
     bg.col_a = bg.col_b = np.repeat(np.stack([v.u(0.6, 0.9)] * 3, 1)[:, None], 3, 1)

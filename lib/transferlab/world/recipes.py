@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import N_SCENES, N_SOURCE_SUPER, N_SUB, Catalog, hsv_to_rgb
+from .catalog import N_BREED, N_SCENES, N_SOURCE_SUPER, N_SUB, Catalog, hsv_to_rgb
 from .render import N_MARKS, TEXTURES, Background, ObjectSlot, Scene
 from .rng import Draws
 
@@ -209,13 +209,15 @@ CLUTTER_CLASSES = np.arange(10)  # the source superclasses labelled in "objects 
 
 def objects_in_clutter(d: Draws, ctx: Ctx):
     n, k = ctx.n, len(CLUTTER_CLASSES)
-    count = 1 + d.integers(3)
+    count = 1 + d.integers(2)
     objs, labels = [], np.zeros((n, k), np.uint8)
-    for j in range(3):
+    for j in range(2):
         cls = d.integers(k)
         present = j < count
+        # The source's own object scale (its radius is 0.22-0.34): the task is the source's
+        # content, several objects at once.
         o = category_object(d, ctx.cat, CLUTTER_CLASSES[cls], d.integers(N_SUB),
-                            radius=(0.11, 0.2), centre=(0.15, 0.85), present=present)
+                            radius=(0.18, 0.28), centre=(0.25, 0.75), present=present)
         labels[np.arange(n)[present], cls[present]] = 1
         objs.append(o)
     sc = scene_of(d, n, background(d, n),
@@ -318,8 +320,9 @@ _PARTS = {"hat": (-1.0, 0.0, 3), "glasses": (-0.55, 0.0, 2), "belt": (0.1, 0.0, 
 def part_attributes(d: Draws, ctx: Ctx):
     """Small local marks on one upright, elongated category."""
     n, cat = ctx.n, ctx.cat
-    o = category_object(d, cat, np.full(n, PERSON), d.integers(N_SUB), radius=(0.3, 0.38),
-                        rot=0.3, centre=(0.4, 0.6))
+    # Radius x aspect keeps the whole body (hat to shoes) in frame.
+    o = category_object(d, cat, np.full(n, PERSON), d.integers(N_SUB), radius=(0.22, 0.26),
+                        rot=0.3, centre=(0.42, 0.58))
     o.rot = o.rot + np.pi / 2  # u axis points down the image: upright
     o.aspect = d.u(1.7, 2.0)
     o.part_on = np.zeros_like(o.part_on)
@@ -333,20 +336,30 @@ def part_attributes(d: Draws, ctx: Ctx):
     o.mark = np.where(shown, spec[order, 2], 0).astype(float)
     o.mark_u = spec[order, 0] * o.aspect[:, None]
     o.mark_v = spec[order, 1]
-    o.mark_size = d.u(0.22, 0.3)[:, None] * np.ones((n, N_MARKS))
-    o.mark_col = np.stack([hsv_to_rgb(d.u(), d.u(0.5, 1), d.u(0.1, 1)) for _ in range(N_MARKS)], 1)
-    sc = scene_of(d, n, background(d, n), clutter(d, cat, n, 2, 0.4) + [o])
+    # About 6 px across at 32 px, and in saturated bright colours: small, but legible.
+    o.mark_size = d.u(0.4, 0.5)[:, None] * np.ones((n, N_MARKS))
+    o.mark_col = np.stack([hsv_to_rgb(d.u(), d.u(0.7, 1), d.u(0.75, 1)) for _ in range(N_MARKS)], 1)
+    sc = scene_of(d, n, background(d, n), clutter(d, cat, n, 1, 0.4) + [o])
     return nuisances(d, sc, occlude=0.1), on.astype(np.uint8)
 
 
 # ---------------------------------------------------------------- fine-grained
 
-BREED_SUPERS = np.arange(4)  # the source superclasses whose subclasses are the "breeds"
+BREED_SUPERS = np.arange(4)  # source superclasses whose new subclasses are the "breeds"
 
 
 def breeds(d: Draws, ctx: Ctx):
-    y = balanced(ctx, len(BREED_SUPERS) * N_SUB)
-    o = category_object(d, ctx.cat, BREED_SUPERS[y // N_SUB], y % N_SUB, radius=(0.26, 0.38))
+    """New subclasses of four source superclasses: a shape the source knows, told apart by a
+    hue shift and texture frequency the source never labelled (Catalog.breed_*)."""
+    cat = ctx.cat
+    y = balanced(ctx, len(BREED_SUPERS) * N_BREED)
+    sup, b = BREED_SUPERS[y // N_BREED], y % N_BREED
+    o = category_object(d, cat, sup, np.zeros(ctx.n, int), radius=(0.26, 0.36))
+    o.texture = cat.sub_texture[sup, 0].astype(float)
+    o.freq = cat.breed_freq[sup, b] * (1 + d.normal(0.06))
+    o.orient = cat.breed_orient[sup, b] + d.normal(0.2)
+    o.col_a = colours(d, cat.breed_hue[sup, b, 0], 0.75, 0.85, 1.0)
+    o.col_b = colours(d, cat.breed_hue[sup, b, 1], 0.55, 0.45, 1.0)
     sc = scene_of(d, ctx.n, background(d, ctx.n), clutter(d, ctx.cat, ctx.n, 1, 0.3) + [o])
     return nuisances(d, sc, occlude=0.15), y
 
@@ -367,7 +380,7 @@ def birds(d: Draws, ctx: Ctx):
     place_v = np.array([0.0, 0.45, -0.3])[mark_place]
     o.mark_u = np.stack([place_u * o.aspect, place_u, place_u], 1)
     o.mark_v = np.stack([place_v, place_v, place_v], 1)
-    o.mark_size = np.stack([d.u(0.22, 0.3)] * 3, 1)
+    o.mark_size = np.stack([d.u(0.34, 0.42)] * 3, 1)  # about 6 px across at 32 px
     hue = np.array([0.0, 0.6, 0.15])[(y * 7 // 5) % 3]
     o.mark_col = np.repeat(hsv_to_rgb(hue + d.u(-0.04, 0.04), d.u(0.8, 1), d.u(0.8, 1))[:, None],
                            3, 1)
@@ -398,22 +411,25 @@ RELATIONS = ("on", "under", "beside", "holding")
 
 
 def _actor_and_object(d: Draws, cat: Catalog, n: int, relation: np.ndarray, obj_sup: np.ndarray,
-                      *, present=None, scale: float = 1.0):
-    """An upright actor and an object placed by `relation` (index into RELATIONS)."""
-    actor = category_object(d, cat, np.full(n, ACTOR), np.zeros(n, int), radius=(0.15, 0.19),
-                            rot=0.2, centre=(0.3, 0.7), present=present)
+                      *, present=None, scale: float = 1.0, side=None):
+    """An upright actor and an object placed by `relation` (index into RELATIONS); `side`
+    (+1 right, -1 left) of a side-by-side object, random when None."""
+    # Sizes and offsets keep the actor and its object in frame: the relation must be seen.
+    actor = category_object(d, cat, np.full(n, ACTOR), np.zeros(n, int), radius=(0.13, 0.15),
+                            rot=0.15, centre=(0.44, 0.56), present=present)
     actor.radius = actor.radius * scale
     actor.rot = actor.rot + np.pi / 2
-    actor.aspect = np.full(n, 1.8)
-    obj = category_object(d, cat, obj_sup, d.integers(N_SUB), radius=(0.12, 0.15), present=present)
+    actor.aspect = np.full(n, 1.4)
+    obj = category_object(d, cat, obj_sup, d.integers(N_SUB), radius=(0.12, 0.14), present=present)
     obj.radius = obj.radius * scale
-    r = actor.radius
-    side = np.where(d.bernoulli(0.5), 1.0, -1.0)
-    dx = np.select([relation == 0, relation == 1, relation == 2], [0, 0, side * 2.2 * r],
-                   side * 1.0 * r)
-    dy = np.select([relation == 0, relation == 1, relation == 2], [-2.5 * r, 2.5 * r, 0.3 * r],
-                   0.2 * r)
-    obj.radius = np.where(relation == 3, obj.radius * 0.7, obj.radius)
+    obj.radius = np.where(relation == 3, obj.radius * 0.75, obj.radius)
+    r, ro = actor.radius, obj.radius
+    coin = np.where(d.bernoulli(0.5), 1.0, -1.0)
+    side = coin if side is None else np.where(np.isnan(side), coin, side)
+    reach = 1.25 * r + ro  # the actor's half-length (1.4 r) plus the object's radius, touching
+    dx = np.select([relation == 0, relation == 1, relation == 2], [0, 0, side * (r + ro + 0.01)],
+                   side * 0.9 * r)
+    dy = np.select([relation == 0, relation == 1, relation == 2], [-reach, reach, 0.0], 0.3 * r)
     obj.cx, obj.cy = actor.cx + dx, actor.cy + dy
     return actor, obj
 
@@ -427,8 +443,10 @@ def actions(d: Draws, ctx: Ctx):
     for j in range(2):
         rel = d.integers(len(RELATIONS))
         present = np.ones(n, bool) if j == 0 else two
+        # With two pairs, a side-by-side object stands towards the middle, in frame.
+        inward = np.where(two, -1.0 if j else 1.0, np.nan)
         a, o = _actor_and_object(d, ctx.cat, n, rel, d.integers(N_SOURCE_SUPER), present=present,
-                                 scale=np.where(two, 0.75, 1.0))
+                                 scale=np.where(two, 0.75, 1.0), side=inward)
         # With two pairs, the first stands on the left half and the second on the right.
         offset = np.where(two, (0.28 if j else -0.22) + 0.5 - a.cx, 0.0) * 0.8
         for s in (a, o):
