@@ -27,8 +27,13 @@ def dimred():
 
 
 def _line_labels(ex):
-    ax = ex.figure.axes[0]
-    return [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+    """Task lines of every group panel, in drawing order (panel by panel, nearest first)."""
+    return [line.get_label().split(" (")[0] for ax in ex.figure.axes[:-1]
+            for line in ax.get_lines() if not line.get_label().startswith("_")]
+
+
+def _bars(ex):
+    return ex.figure.axes[-1]  # the level's bars, below the panels
 
 
 def test_explore_returns_a_box_that_draws_every_task(dimred):
@@ -47,31 +52,44 @@ def test_setting_the_task_selector_changes_the_drawn_lines(dimred):
     assert ex.redraws == 2
     assert _line_labels(ex) == ["rooms", "birds"]  # nearest first
     assert set(ex.last_data["task"]) == {"rooms", "birds"}
-    ex.groups.value = ("retrieval",)  # no ticked task is in retrieval
-    assert ex.redraws == 3 and _line_labels(ex) == []
-    assert ex.last_data.empty
+
+
+
+def test_group_filter_narrows_the_task_list(dimred):
+    ex = explore.explore(dimred, "dim_reduction").explorer
+    ex.tasks.value = ("rooms", "birds", "landmarks")
+    ex.groups.value = ("fine-grained", "retrieval")
+    assert ex.redraws == 3  # one redraw for the group change, not one per widget it touches
+    listed = [t for _, t in ex.tasks.options]
+    assert listed == [t for t, g, _ in TASKS if g in ("fine-grained", "retrieval")]
+    assert ex.tasks.value == ("birds", "landmarks")  # ticks kept where still listed
+    assert _line_labels(ex) == ["birds", "landmarks"]
+    ex.groups.value = ("fine-grained", "retrieval", "compositional")  # a newly ticked group
+    assert set(ex.tasks.value) == {"birds", "landmarks", "actions", "interactions", "phrases"}
+    assert _line_labels(ex) == ["birds", "actions", "interactions", "phrases", "landmarks"]
 
 
 def test_view_toggle_switches_to_relative(dimred):
     ex = explore.explore(dimred, "dim_reduction").explorer
     raw_max = max(np.nanmax(line.get_ydata()) for line in ex.figure.axes[0].get_lines())
     ex.view.value = "relative"
-    rel_max = max(np.nanmax(line.get_ydata()) for line in ex.figure.axes[0].get_lines())
+    rel_max = max(np.nanmax(line.get_ydata()) for ax in ex.figure.axes[:-1]
+                  for line in ax.get_lines() if not line.get_label().startswith("_"))
     assert raw_max > 50 and rel_max == pytest.approx(1.0)
 
 
 def test_pca_slider_draws_bars_at_that_dimension(dimred):
     ex = explore.explore(dimred, "dim_reduction").explorer
-    bars = ex.figure.axes[1].patches
+    bars = _bars(ex).patches
     assert len(bars) == 16
     ex.level.value = "4"
-    heights = [b.get_height() for b in ex.figure.axes[1].patches]
+    heights = [b.get_height() for b in _bars(ex).patches]
     at = dimred[dimred.level == "4"].set_index("task")
     expected = [
         at.loc[t, "score"] * (25 if m == "ns_score" else 1) for t, _, m in TASKS
     ]  # N-S x25 beside percent metrics
     np.testing.assert_allclose(heights, expected)
-    assert "= 4" in ex.figure.axes[1].get_title()
+    assert "= 4" in _bars(ex).get_title()
 
 
 def test_layer_picker_highlights_the_layer():
@@ -79,21 +97,41 @@ def test_layer_picker_highlights_the_layer():
     ex = explore.explore(df, "layer").explorer
     assert isinstance(ex.level, widgets.Dropdown) and ex.level.value == "fc6"
     ex.level.value = "conv3"
-    bold = [t.get_text() for t in ex.figure.axes[0].get_xticklabels() if t.get_fontweight() == "bold"]
-    assert bold == ["conv3"]
+    for panel in ex.figure.axes[:-1]:
+        if panel.get_title():  # the group panels, not the spare "how to read" cell
+            bold = [t.get_text() for t in panel.get_xticklabels() if t.get_fontweight() == "bold"]
+            assert bold == ["conv3"]
 
 
-def test_metric_picker_only_with_several_metrics(dimred):
-    assert "metric" not in explore.explore(dimred, "dim_reduction").explorer.controls
+def test_metric_picker_narrows_to_the_tasks_scored_with_it(dimred):
+    only = make_table("dim_reduction", _score, tasks=["rooms", "birds"])  # both: accuracy
+    assert "metric" not in explore.explore(only, "dim_reduction").explorer.controls
+    ex = explore.explore(dimred, "dim_reduction").explorer
+    assert "metric" in ex.controls  # the world's tasks use five metrics
+    ex.metric.value = "voc07_map"
+    assert set(ex.last_data["metric"]) == {"voc07_map"}
+    assert _line_labels(ex) == [t for t, _, m in TASKS if m == "voc07_map"]
     second = dimred.assign(metric="sklearn_ap", score=dimred["score"] - 10)
-    both = pd.concat([dimred, second], ignore_index=True)
-    ex = explore.explore(both, "dim_reduction").explorer
-    assert "metric" in ex.controls
-    ex.metric.value = "sklearn_ap"
-    assert set(ex.last_data["metric"]) == {"sklearn_ap"}
-    rooms = dict(zip(_line_labels(ex), ex.figure.axes[0].get_lines(), strict=False))["rooms"]
+    ex = explore.explore(pd.concat([dimred, second], ignore_index=True), "dim_reduction").explorer
+    ex.metric.value = "sklearn_ap"  # a second metric of every task
+    rooms = ex.figure.axes[0].get_lines()[1]
+    assert rooms.get_label() == "rooms"
     expected = second[second.task == "rooms"].sort_values("level_index")["score"]
     np.testing.assert_allclose(rooms.get_ydata(), expected)
+
+
+def test_paper_switch_only_with_published_numbers(dimred):
+    assert "paper" not in explore.explore(dimred, "dim_reduction").explorer.controls
+    published = pd.DataFrame({"1": [10.0], "2": [20.0]}, index=["rooms"])
+    ex = explore.explore(dimred, "dim_reduction", published=published).explorer
+    assert "paper" in ex.controls
+
+    def paper_lines():
+        return [ln for ax in ex.figure.axes for ln in ax.get_lines() if ln.get_label() == "_paper"]
+
+    assert len(paper_lines()) == 1
+    ex.paper.value = False
+    assert paper_lines() == [] and ex.redraws == 2
 
 
 def test_a_failing_callback_reports_and_does_not_raise(dimred, monkeypatch):
@@ -114,7 +152,8 @@ def test_a_failing_callback_reports_and_does_not_raise(dimred, monkeypatch):
 def test_controls_subset_and_bad_arguments(dimred):
     ex = explore.explore(dimred, "dim_reduction", controls=["view"]).explorer
     assert ex.controls == ("view",)
-    assert len(ex.figure.axes) == 1 and len(_line_labels(ex)) == 16
+    assert len(ex.figure.axes) == 6  # five group panels and the spare, no level bars
+    assert sum(1 for ax in ex.figure.axes for ln in ax.get_lines() if ln.get_label()[0] != "_") == 16
     with pytest.raises(ValueError, match="controls=\\['zoom'\\]"):
         explore.explore(dimred, "dim_reduction", controls=["zoom"])
     with pytest.raises(ValueError, match="factor='width'"):

@@ -51,3 +51,25 @@ def test_an_analog_the_paper_lacks_is_left_out():
                                                    "name": "mine", "analog": "my folder"})}
     assert paper.by_task(paper.table6(), custom).empty
     assert paper.datasets_of("Oxford 5k / Paris 6k") == ("Oxford 5k", "Paris 6k")
+
+
+def test_for_factor_and_compare_on_a_results_table():
+    from test_plots import make_table
+
+    src = make_table("source_task", lambda d, g, li, lv, t: 50 + li, half=0)
+    published = paper.for_factor(src, "source_task")
+    assert list(published.columns) == ["objects", "scenes", "hybrid", "concat"]
+    assert published.loc["rooms", "scenes"] == 69.3
+    assert paper.for_factor(src.assign(factor="width"), "width") is None  # Figure 3: no numbers
+    both = paper.compare(src, "source_task")
+    assert both.loc["rooms", ("scenes", "paper")] == 69.3
+    assert both.loc["rooms", ("scenes", "ours")] == 51
+    assert both.loc["rooms", ("", "analog")] == "MIT 67"
+    with pytest.raises(ValueError, match="factor='width'"):
+        paper.compare(src, "width")
+    opt = make_table("optimized", lambda d, g, li, lv, t: 60 + 10 * li, half=0)
+    std_opt = paper.for_factor(opt, "optimized")
+    assert std_opt.loc["object_instances", "optimized"] == pytest.approx(96.3 / 25)
+    t6 = paper.compare_table6(opt[opt.level == "standard"], opt[opt.level == "optimized"])
+    assert t6.loc["breeds", ("error reduction", "paper")] == 0.45
+    assert t6.loc["breeds", ("error reduction", "ours")] == pytest.approx(10 / 40)

@@ -90,8 +90,15 @@ def width():
 
 
 def _lines(fig):
-    lines = fig.axes[0].get_lines()
-    return {line.get_label(): line for line in lines if not line.get_label().startswith("_")}
+    """Every task's line across the panels, by label (the paper's lines are "_paper")."""
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    return {line.get_label().split(" (")[0]: line for line in lines
+            if not line.get_label().startswith("_")}
+
+
+def _panels(fig):
+    """The group panels of a factor figure: title -> axes (the spare "how to read" cell has none)."""
+    return {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
 
 
 def test_factor_figure_raw_one_line_per_task_with_seed_means(width):
@@ -117,8 +124,49 @@ def test_factor_figure_relative_peaks_at_one_and_subset_keeps_styles(width):
         assert np.nanmax(line.get_ydata()) <= 1.0 + 1e-9
         assert np.nanmax(line.get_ydata()) > 0.98
     assert lines["rooms"].get_color() == full["rooms"].get_color()
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "classification" in legend and "retrieval" in legend and "attributes" not in legend
+    assert list(_panels(fig)) == ["classification", "retrieval"]  # only the groups selected
+
+
+def test_one_panel_per_group_in_table2_order_tasks_by_distance(width):
+    fig = plots.factor_figure(width, "width")
+    panels = _panels(fig)
+    assert list(panels) == ["classification", "attributes", "fine-grained", "compositional",
+                            "retrieval"]
+    for group, ax in panels.items():
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert [t.split(" ")[0] for t in legend] == [t for t, g, _ in TASKS if g == group]
+    assert len(fig.axes) == 6 and not fig.axes[5].get_title()  # 2 x 3, the spare explains
+    assert "Bands" in fig.axes[5].texts[0].get_text()
+
+
+def test_relative_view_stays_readable_with_a_noisy_low_scoring_task(width):
+    noisy = width.copy()
+    birds = noisy["task"] == "birds"
+    noisy.loc[birds, "score"] = 5.0 + noisy.loc[birds, "level_index"]
+    noisy.loc[birds, "ci_low"] = 0.0
+    noisy.loc[birds, "ci_high"] = noisy.loc[birds, "score"] + 8  # ratio up to (8 + 8) / 8 = 2
+    fig = plots.factor_figure(noisy, "width", view="relative")
+    for group, ax in _panels(fig).items():
+        low, high = ax.get_ylim()
+        assert high <= 1.1, group
+        assert not ax.collections or all(  # no filled band; interval bars end inside the panel
+            np.nanmax(seg[:, 1]) <= high + 1e-9 for c in ax.collections for seg in c.get_segments())
+    others = _panels(fig)["classification"].get_ylim()
+    assert others[0] > 0.5  # the noisy task does not stretch the other panels
+
+
+def test_published_numbers_drawn_beside_ours(width):
+    src = make_table("source_task", lambda d, g, li, lv, t: 50 + li)
+    published = pd.DataFrame({"objects": [64.9], "scenes": [69.3]}, index=["rooms"])
+    fig = plots.factor_figure(src, "source_task", published=published)
+    ax = _panels(fig)["classification"]
+    paper_lines = [line for line in ax.get_lines() if line.get_label() == "_paper"]
+    assert len(paper_lines) == 1
+    np.testing.assert_allclose(paper_lines[0].get_ydata(), [64.9, 69.3])
+    assert ax.get_ylim()[1] >= 69.3  # the panel's range includes the paper's numbers
+    rel = plots.factor_figure(src, "source_task", view="relative", published=published)
+    (line,) = [ln for ln in _panels(rel)["classification"].get_lines() if ln.get_label() == "_paper"]
+    np.testing.assert_allclose(line.get_ydata(), [64.9 / 69.3, 1.0])
 
 
 def test_group_colours_fixed_and_tasks_of_a_group_distinct(width):
@@ -130,12 +178,15 @@ def test_group_colours_fixed_and_tasks_of_a_group_distinct(width):
         assert np.argmax(c) == np.argmax(base)
 
 
-def test_factor_figure_draws_into_given_axes_and_highlights(width):
+def test_factor_figure_draws_into_a_subfigure_and_highlights(width):
     fig = Figure()
-    ax = fig.subplots()
-    out = plots.factor_figure(width, "width", ax=ax, highlight="medium")
-    assert out is fig and len(ax.get_lines()) == 16
-    assert len(ax.patches) >= 1  # the highlight band
+    top, _ = fig.subfigures(2, 1)
+    out = plots.factor_figure(width, "width", into=top, highlight="medium")
+    assert out is fig and len(_lines(fig)) == 16
+    for ax in _panels(fig).values():
+        assert len(ax.patches) >= 1  # the highlight band
+        bold = [t.get_text() for t in ax.get_xticklabels() if t.get_fontweight() == "bold"]
+        assert bold == ["medium"]
     with pytest.raises(ValueError, match="highlight='huge'"):
         plots.factor_figure(width, "width", highlight="huge")
 
@@ -197,6 +248,23 @@ def test_error_reduction_uses_each_metrics_ceiling():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts.count("50%") == 16
     assert "retrieval" in texts
+
+
+def test_optimized_bars_with_the_papers_figure_2_below():
+    from transferlab import paper, world
+
+    std = make_table("optimized", lambda d, g, li, lv, t: 80.0, levels=["standard"], half=0)
+    opt = make_table("optimized", lambda d, g, li, lv, t: 90.0, levels=["optimized"], half=0)
+    published = paper.by_task(paper.table6(), world.TASKS)
+    fig = plots.optimized_bars(std, opt, published=published)
+    assert len(fig.axes) == 2
+    theirs = fig.axes[1]
+    labels = [t.get_text() for t in theirs.get_xticklabels()]
+    assert labels[0] == "objects_in_clutter (VOC07)"
+    heights = [p.get_height() for p in theirs.patches[:16]]  # the standard bars
+    assert heights[0] == pytest.approx(71.8) and heights[1] == pytest.approx(64.9)
+    assert "45%" in [t.get_text() for t in theirs.texts]  # Oxford Pets' published reduction
+    assert "scenes" not in published.index and np.isnan(heights[2])  # no analog: no bar
 
 
 def test_error_reduction_refuses_two_settings_per_task(width):

@@ -25,15 +25,20 @@ from . import plots
 
 __all__ = ["CONTROLS", "Explorer", "explore"]
 
-CONTROLS = ("groups", "tasks", "metric", "view", "level")
+CONTROLS = ("groups", "tasks", "metric", "view", "level", "paper")
 PRIMARY = "each task's own metric"
 
 
 class Explorer:
-    """Task/group selectors, a metric picker, a raw/relative toggle and a level control
+    """Task/group selectors, a metric picker, a raw/relative toggle, a level control
     (layer: a layer picker; dim_reduction: a PCA-dimension slider; otherwise a level menu)
-    over one factor of a results table. The level control highlights its level on the line
-    plot and draws every task's bar at that level beside it.
+    and, given `published` (task x level, `paper.for_factor`), a switch for the paper's
+    numbers, over one factor of a results table. The figure: one panel per task group
+    (plots.factor_figure) with the level highlighted, and every task's bar at that level below.
+
+    The group filter narrows the task list to the ticked groups (ticks of tasks still listed
+    are kept; a newly ticked group comes with all its tasks). The metric picker shows each
+    task's own metric, or one metric and the tasks scored with it.
 
     State a test can read: `figure` (the last Figure drawn), `last_data` (the summary it was
     drawn from), `redraws` (a counter), `error` (the last callback exception, or None).
@@ -44,47 +49,55 @@ class Explorer:
         df: pd.DataFrame,
         factor: str,
         controls: Sequence[str] | None = None,
-        figsize: tuple[float, float] = (13, 5.5),
+        figsize: tuple[float, float] = (13, 9.5),
+        published: pd.DataFrame | None = None,
     ) -> None:
         self.levels = plots.levels_of(df, factor)  # ValueError for an absent factor
-        self.df, self.factor, self.figsize = df, factor, figsize
+        self.df, self.factor, self.figsize, self.published = df, factor, figsize, published
         sub = df[df["factor"] == factor]
         order = plots.task_order(sub)
         metrics = sorted(sub["metric"].unique())
-        several = bool((sub.groupby("task")["metric"].nunique() > 1).any())
-        self.controls = _check_controls(controls, several_metrics=several)
+        self._metrics_of = sub.groupby("task")["metric"].unique().map(set).to_dict()
+        self.controls = _check_controls(controls, n_metrics=len(metrics), published=published)
         groups = list(dict.fromkeys(order["group"]))
+        self._order = list(order["task"])
         self._group_of = dict(zip(order["task"], order["group"], strict=True))
         self.groups = widgets.SelectMultiple(
             options=groups, value=tuple(groups), rows=min(6, len(groups)), description="groups"
         )
         self.tasks = widgets.SelectMultiple(
-            options=[(f"{t}  ({g})", t) for t, g in zip(order["task"], order["group"], strict=True)],
-            value=tuple(order["task"]),
-            rows=min(10, len(order)),
-            description="tasks",
+            options=self._task_options(groups), value=tuple(self._order),
+            rows=min(10, len(order)), description="tasks",
         )
         self.metric = widgets.Dropdown(options=[PRIMARY, *metrics], value=PRIMARY, description="metric")
         self.view = widgets.ToggleButtons(options=list(plots.VIEWS), value="raw", description="view")
         self.level = _level_control(factor, self.levels)
+        self.paper = widgets.Checkbox(value=True, description="the paper's numbers")
         self.output = widgets.Output()
+        self._syncing = False
         self.figure: Figure | None = None
         self.last_data: pd.DataFrame | None = None
         self.redraws = 0
         self.error: Exception | None = None
-        for name in self.controls:
-            getattr(self, name).observe(self._on_change, names="value")
+        for name in self.controls:  # the group filter redraws through _narrow_tasks
+            handler = self._narrow_tasks if name == "groups" else self._on_change
+            getattr(self, name).observe(handler, names="value")
         self.box = self._layout()
         self.redraw()
 
     # -- what is selected
+    def _task_options(self, groups: Sequence[str]) -> list[tuple[str, str]]:
+        return [(f"{t}  ({self._group_of[t]})", t) for t in self._order if self._group_of[t] in groups]
+
     def selected_tasks(self) -> list[str]:
-        """Tasks ticked in the task list whose group is ticked too, nearest first."""
-        order = [value for _, value in self.tasks.options]
-        chosen = set(self.tasks.value) if "tasks" in self.controls else set(order)
-        if "groups" in self.controls:
-            chosen = {t for t in chosen if self._group_of[t] in self.groups.value}
-        return [t for t in order if t in chosen]
+        """Tasks ticked in the task list (only the ticked groups' are listed) that have the
+        picked metric, nearest first."""
+        listed = [value for _, value in self.tasks.options]
+        chosen = set(self.tasks.value) if "tasks" in self.controls else set(listed)
+        metric = self.selected_metric()
+        if metric is not None:
+            chosen = {t for t in chosen if metric in self._metrics_of[t]}
+        return [t for t in listed if t in chosen]
 
     def selected_metric(self) -> str | None:
         if "metric" not in self.controls or self.metric.value == PRIMARY:
@@ -94,18 +107,24 @@ class Explorer:
     def selected_view(self) -> str:
         return self.view.value if "view" in self.controls else "raw"
 
+    def selected_published(self) -> pd.DataFrame | None:
+        return self.published if "paper" in self.controls and self.paper.value else None
+
     # -- drawing
     def draw(self) -> Figure:
         """A new figure for the current selection, built only with plots.py functions."""
         tasks, metric, view = self.selected_tasks(), self.selected_metric(), self.selected_view()
         fig = plots.new_figure(self.figsize)
+        published = self.selected_published()
         if "level" not in self.controls:
-            plots.factor_figure(self.df, self.factor, view, tasks, metric, ax=fig.subplots())
+            plots.factor_figure(self.df, self.factor, view, tasks, metric, into=fig,
+                                published=published)
             return fig
-        line_ax, bar_ax = fig.subplots(1, 2, width_ratios=(3, 2))
+        panels, bars = fig.subfigures(2, 1, height_ratios=(2, 1))
         level = str(self.level.value)
-        plots.factor_figure(self.df, self.factor, view, tasks, metric, ax=line_ax, highlight=level)
-        plots.level_bars(self.df, self.factor, level, view, tasks, metric, ax=bar_ax)
+        plots.factor_figure(self.df, self.factor, view, tasks, metric, into=panels,
+                            highlight=level, published=published)
+        plots.level_bars(self.df, self.factor, level, view, tasks, metric, ax=bars.subplots())
         return fig
 
     def redraw(self) -> None:
@@ -126,20 +145,40 @@ class Explorer:
             self.output.append_stderr("explore: could not redraw:\n" + traceback.format_exc())
 
     def _on_change(self, change: dict) -> None:
+        if not self._syncing:
+            self.redraw()
+
+    def _narrow_tasks(self, change: dict) -> None:
+        """List only the ticked groups' tasks; keep the ticks of tasks still listed and tick
+        every task of a newly ticked group. Then one redraw (not one per widget change)."""
+        added = set(change["new"]) - set(change["old"] or ())
+        kept = set(self.tasks.value)
+        options = self._task_options(change["new"])
+        value = tuple(t for _, t in options if t in kept or self._group_of[t] in added)
+        self._syncing = True
+        try:
+            self.tasks.options = options
+            self.tasks.value = value
+        finally:
+            self._syncing = False
         self.redraw()
 
     def _layout(self) -> widgets.VBox:
         top = [getattr(self, n) for n in ("groups", "tasks") if n in self.controls]
-        row = [getattr(self, n) for n in ("metric", "view", "level") if n in self.controls]
+        row = [getattr(self, n) for n in ("metric", "view", "level", "paper") if n in self.controls]
         parts = [widgets.HBox(top)] if top else []
         parts += [widgets.HBox(row)] if row else []
         return widgets.VBox([*parts, self.output])
 
 
-def _check_controls(controls: Sequence[str] | None, several_metrics: bool) -> tuple[str, ...]:
-    """The default leaves the metric picker out unless some task has several metrics."""
+def _check_controls(controls: Sequence[str] | None, n_metrics: int,
+                    published: pd.DataFrame | None) -> tuple[str, ...]:
+    """The default leaves out what cannot change the figure: the metric picker when the table
+    has one metric, the paper's switch when there are no published numbers."""
     if controls is None:
-        return tuple(c for c in CONTROLS if c != "metric" or several_metrics)
+        absent = {"metric"} if n_metrics < 2 else set()
+        absent |= {"paper"} if published is None or published.empty else set()
+        return tuple(c for c in CONTROLS if c not in absent)
     if isinstance(controls, str):
         controls = (controls,)
     bad = [c for c in controls if c not in CONTROLS]

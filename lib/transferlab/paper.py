@@ -19,8 +19,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-__all__ = ["DATASETS", "table3", "table4", "table5", "table6", "figure2", "datasets_of",
-           "by_task", "SOURCE_LEVELS"]
+__all__ = ["DATASETS", "SOURCE_LEVELS", "table3", "table4", "table5", "table6", "figure2",
+           "datasets_of", "by_task", "for_factor", "compare", "compare_table6"]
 
 NS_SCALE = 25.0  # the paper prints UKB's N-S score (0..4) x25
 
@@ -107,7 +107,8 @@ _TABLE5 = {
 }
 
 
-_SCORES = (*SCORE_COLUMNS, *SOURCE_LEVELS, "off", "on")  # the columns in a metric's unit
+# the columns in a metric's unit
+_SCORES = (*SCORE_COLUMNS, *SOURCE_LEVELS, "off", "on", "standard", "optimized")
 
 
 def _indexed(rows: dict[str, tuple], columns: Iterable[str]) -> pd.DataFrame:
@@ -177,3 +178,75 @@ def _combine(values: pd.Series):
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         return " / ".join(dict.fromkeys(map(str, values)))
     return float(values.mean())
+
+
+# ------------------------------------------------------------------ beside our results
+
+def _table6_levels() -> pd.DataFrame:
+    """Table 6's two scores under the world's level names of the "optimized" factor."""
+    t = table6()
+    return t[["deep_standard", "deep_optimized", "group"]].set_axis(
+        ["standard", "optimized", "group"], axis=1)
+
+
+# The factors the paper gives per-level numbers for (Figures 3-8 give none in the text).
+_PUBLISHED = {"source_task": table3, "fine_tuning": table4, "optimized": _table6_levels}
+_INFO = ("analog", "datasets", "group")
+
+
+def _world_specs() -> dict:
+    from .world import TASKS  # the embedded world's task cards (imported only when needed)
+
+    return dict(TASKS)
+
+
+def for_factor(df: pd.DataFrame, factor: str, specs: dict | None = None) -> pd.DataFrame | None:
+    """The paper's numbers for a factor's levels, task x level (the world's level names) in
+    each task's metric, for the tasks of `df` whose analog the paper reports; None where
+    the paper publishes no per-level numbers for the factor (Figures 3-8 give none)."""
+    if factor not in _PUBLISHED:
+        return None
+    specs = _world_specs() if specs is None else specs
+    tasks = dict.fromkeys(df.loc[df["factor"] == factor, "task"])
+    per_task = by_task(_PUBLISHED[factor](), {t: specs[t] for t in tasks if t in specs})
+    return per_task.drop(columns=[c for c in _INFO if c in per_task.columns])
+
+
+def compare(df: pd.DataFrame, factor: str, specs: dict | None = None) -> pd.DataFrame:
+    """Our seed means beside the paper's numbers: one row per task (distance order) with its
+    analog, columns (level, "ours" | "paper"). Raises for a factor the paper gives no
+    numbers for."""
+    from .stats import summarize
+
+    if factor not in _PUBLISHED:
+        raise ValueError(f"factor={factor!r}: the paper publishes numbers for {list(_PUBLISHED)}")
+    specs = _world_specs() if specs is None else specs
+    ours = summarize(df, factor).pivot_table(index="task", columns="level", values="score",
+                                             aggfunc="first", sort=False)
+    theirs = for_factor(df, factor, specs)
+    levels = [lvl for lvl in ours.columns if lvl in theirs.columns] if theirs is not None else []
+    out = pd.concat({"ours": ours, "paper": theirs.reindex(index=ours.index, columns=levels)},
+                    axis=1).swaplevel(axis=1)
+    order = [(lvl, who) for lvl in ours.columns for who in ("ours", "paper") if (lvl, who) in out]
+    out = out[order]
+    out.insert(0, ("", "analog"), [getattr(specs.get(t), "analog", "") for t in out.index])
+    return out
+
+
+def compare_table6(std: pd.DataFrame, opt: pd.DataFrame, specs: dict | None = None) -> pd.DataFrame:
+    """Table 6 beside ours: standard, optimized and relative error reduction, ours and the
+    paper's for each task's analog, and the paper's non-ConvNet state of the art."""
+    from .stats import error_reduction
+
+    specs = _world_specs() if specs is None else specs
+    ours = error_reduction(std, opt).set_index("task")
+    theirs = by_task(table6(), {t: specs[t] for t in ours.index if t in specs}).reindex(ours.index)
+    cols = {
+        ("", "analog"): [getattr(specs.get(t), "analog", "") for t in ours.index],
+        ("standard", "ours"): ours["standard"], ("standard", "paper"): theirs["deep_standard"],
+        ("optimized", "ours"): ours["optimized"], ("optimized", "paper"): theirs["deep_optimized"],
+        ("error reduction", "ours"): ours["error_reduction"],
+        ("error reduction", "paper"): theirs["error_reduction"],
+        ("non-ConvNet", "paper"): theirs["non_convnet"],
+    }
+    return pd.DataFrame(cols, index=ours.index)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colors as mcolors
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
@@ -149,39 +149,6 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Ax
     return fig, fig.subplots()
 
 
-def _grouped_legend(ax: Axes, handles: dict[str, list[tuple[Line2D, str]]]) -> None:
-    """One legend column per group, its name in bold on top (columns padded to equal length)."""
-    if not handles:
-        return
-    height = max(len(v) for v in handles.values()) + 1
-    hs, labels, header_at = [], [], []
-    for group, entries in handles.items():
-        header_at.append(len(labels))
-        hs.append(Line2D([], [], linestyle="none"))
-        labels.append(group)
-        for h, lab in entries:
-            hs.append(h)
-            labels.append(lab)
-        for _ in range(height - 1 - len(entries)):
-            hs.append(Line2D([], [], linestyle="none"))
-            labels.append("")
-    leg = ax.legend(
-        hs,
-        labels,
-        ncol=len(handles),
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.14),
-        fontsize=8,
-        frameon=False,
-        handlelength=2.5,
-        columnspacing=1.2,
-    )
-    texts = leg.get_texts()
-    for i, group in zip(header_at, handles, strict=True):
-        texts[i].set_fontweight("bold")
-        texts[i].set_color(group_color(group))
-
-
 def _empty(ax: Axes, message: str) -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
@@ -240,60 +207,165 @@ def factor_figure(
     view: str = "raw",
     tasks: Sequence[str] | None = None,
     metric: str | None = None,
-    ax: Axes | None = None,
+    into: Figure | SubFigure | None = None,
     highlight: str | None = None,
+    published: pd.DataFrame | None = None,
 ) -> Figure:
-    """Figures 3-8 of the paper: one line per task across the factor's levels.
+    """Figures 3-8 of the paper: one panel per task group (Table 2's groups, left to right,
+    top to bottom), one line per task across the factor's levels, tasks in distance order.
 
-    `view="raw"`: scores with 95% bands; `"relative"`: each score over its task's best level.
-    `tasks` restricts the lines (styles stay those of the full table); `highlight` shades one
-    level. Draws into `ax` when given, and returns its figure.
+    `view="raw"`: scores with 95% bands, each panel on its own scale; `"relative"`: each score
+    over its task's best level, bands clipped to the panel (a low-scoring task's ratio is
+    noisy, and its band must not hide the other lines). `tasks` restricts the lines (styles
+    stay those of the full table); `highlight` shades one level; `published` (task x level,
+    e.g. `paper.for_factor`) adds the paper's numbers for each task's analog as hollow
+    diamonds on dotted lines. Draws into `into` (a figure or subfigure) when given.
     """
     summary = summarize(df, factor, metric=metric, tasks=tasks, view=view)
     levels = levels_of(df, factor)
-    fig, ax = _new_axes(ax, (9, 6))
+    if highlight is not None and highlight not in levels:
+        raise ValueError(f"highlight={highlight!r} is not a level of this factor; valid: {levels}")
+    groups = sorted(dict.fromkeys(summary["group"]), key=_group_key)
+    fig = into if into is not None else new_figure(_panels_size(len(groups)))
     if summary.empty:
-        _empty(ax, "no tasks selected")
-        return fig
+        _empty(fig.subplots(), "no tasks selected")
+        return fig.figure
     styles = task_styles(df[df["factor"] == factor])
-    pos = {lvl: i for i, lvl in enumerate(levels)}
-    scale = _display_scale(summary) if view == "raw" else pd.Series(1.0, index=summary.index)
+    axes = _panel_axes(fig, len(groups))
+    for ax, group in zip(axes, groups, strict=False):
+        sub = summary[summary["group"] == group]
+        _group_panel(ax, sub, levels, styles, view, _published_rows(published, sub, view))
+        if highlight is not None:
+            _highlight(ax, levels, highlight)
+    for ax in axes[len(groups):]:
+        _how_to_read(ax, view, published is not None)
+    fig.suptitle(f"{factor} ({view}): {_ylabel(view, summary)}", fontsize=11)
+    return fig.figure
+
+
+def _panels_size(n: int) -> tuple[float, float]:
+    cols, rows = _grid_shape(n)
+    return (4.3 * cols, 3.3 * rows + 0.4)
+
+
+def _grid_shape(n: int) -> tuple[int, int]:
+    """Columns and rows of n panels: one row up to three, else rows of three."""
+    cols = max(1, min(n, 3))
+    return cols, -(-max(n, 1) // cols)
+
+
+def _panel_axes(fig: Figure | SubFigure, n: int) -> list[Axes]:
+    cols, rows = _grid_shape(n)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    return list(axes)
+
+
+def _group_panel(
+    ax: Axes,
+    sub: pd.DataFrame,
+    levels: list[str],
+    styles: dict[str, dict],
+    view: str,
+    published: pd.DataFrame | None,
+) -> None:
+    """One group's tasks: a line with its band per task, the paper's analog beside it."""
+    group = sub["group"].iloc[0]
+    scale = _display_scale(sub) if view == "raw" else pd.Series(1.0, index=sub.index)
     mixed = view == "raw" and bool((scale != 1.0).any())
-    handles: dict[str, list] = {}
-    for task, sub in summary.groupby("task", sort=False):
-        st, s = styles[task], scale[sub.index]
-        x = sub["level"].astype(str).map(pos).to_numpy(float)
-        (line,) = ax.plot(
-            x,
-            sub["score"] * s,
-            color=st["color"],
-            marker=st["marker"],
-            ls=st["linestyle"],
-            lw=1.6,
-            ms=5,
-            label=task,
-        )
-        lo, hi = (sub["ci_low"] * s).to_numpy(float), (sub["ci_high"] * s).to_numpy(float)
+    pos = {lvl: i for i, lvl in enumerate(levels)}
+    lo_lim, hi_lim = _panel_limits(sub, scale, view, published)
+    n = sub["task"].nunique()
+    for j, (task, rows) in enumerate(sub.groupby("task", sort=False)):
+        st, k = styles[task], scale[rows.index]
+        x = rows["level"].astype(str).map(pos).to_numpy(float)
+        label = _task_label(task, rows["metric"].iloc[0], mixed)
+        y = (rows["score"] * k).to_numpy(float)
+        ax.plot(x, y, color=st["color"], marker=st["marker"], ls=st["linestyle"],
+                lw=1.6, ms=5, label=label)
+        lo = np.clip((rows["ci_low"] * k).to_numpy(float), lo_lim, hi_lim)
+        hi = np.clip((rows["ci_high"] * k).to_numpy(float), lo_lim, hi_lim)
         if np.isfinite(lo).any():
-            ax.fill_between(x, lo, hi, color=st["color"], alpha=0.12, lw=0)
-        label = _task_label(task, sub["metric"].iloc[0], mixed)
-        handles.setdefault(st["group"], []).append((line, label))
-    ax.set_xticks(range(len(levels)), levels)
+            _interval(ax, x, y, (lo, hi), view, st["color"], dx=0.08 * (j - (n - 1) / 2))
+        if published is not None and task in published.index:
+            _published_line(ax, published.loc[task], pos, st, float(k.iloc[0]))
+    ax.set_ylim(lo_lim, hi_lim)
+    ax.set_xticks(range(len(levels)), levels, fontsize=8,
+                  rotation=45 if max(map(len, levels)) > 4 else 0)
     ax.set_xlim(-0.3, len(levels) - 0.7)
-    if highlight is not None:
-        _highlight(ax, levels, highlight)
-    ax.set_xlabel(factor)
-    ax.set_ylabel(_ylabel(view, summary))
-    ax.set_title(f"{factor} ({view})")
+    ax.set_title(group, color=group_color(group), fontweight="bold", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    ordered = dict(sorted(handles.items(), key=lambda kv: _group_key(kv[0])))
-    _grouped_legend(ax, ordered)
-    return fig
+    ax.legend(fontsize=7, loc="best", framealpha=0.8)
+
+
+def _interval(ax: Axes, x: np.ndarray, y: np.ndarray, band: tuple[np.ndarray, np.ndarray],
+              view: str, color, dx: float) -> None:
+    """Raw: a band. Relative: thin dodged bars, because a low-scoring task's ratio is noisy
+    and its band would paint over every other line of the panel."""
+    lo, hi = band
+    if view == "raw":
+        ax.fill_between(x, lo, hi, color=color, alpha=0.12, lw=0)
+        return
+    err = np.nan_to_num(np.vstack([y - lo, hi - y]).clip(0))
+    ax.errorbar(x + dx, y, yerr=err, fmt="none", ecolor=color, elinewidth=1, capsize=2, alpha=0.7)
+
+
+def _panel_limits(sub: pd.DataFrame, scale: pd.Series, view: str,
+                  published: pd.DataFrame | None) -> tuple[float, float]:
+    """y range of a panel: the lines and the paper's numbers with a margin. Raw: the bands
+    too, within the metric's range. Relative: up to a little above 1 (intervals clipped)."""
+    y = (sub["score"] * scale).to_numpy(float)
+    if published is not None and not published.empty:
+        k = scale.groupby(sub["task"]).first().reindex(published.index).fillna(1.0)
+        y = np.r_[y, published.mul(k, axis=0).to_numpy(float).ravel()]
+    if view == "relative":
+        low = float(np.nanmin(y))
+        pad = max(0.02, 0.1 * (1.0 - low))
+        return max(0.0, low - pad), 1.0 + pad
+    top = float((sub["metric"].map(metric_max) * scale).max())
+    lo = np.nanmin(np.r_[y, (sub["ci_low"] * scale).to_numpy(float)])
+    hi = np.nanmax(np.r_[y, (sub["ci_high"] * scale).to_numpy(float)])
+    pad = max(0.5, 0.05 * (hi - lo))
+    return max(0.0, lo - pad), min(top * 1.02, hi + pad)
+
+
+def _published_rows(published: pd.DataFrame | None, sub: pd.DataFrame,
+                    view: str) -> pd.DataFrame | None:
+    """The paper's numbers of this panel's tasks, as the view shows them (relative: over the
+    task's best published level)."""
+    if published is None:
+        return None
+    rows = published.reindex([t for t in dict.fromkeys(sub["task"]) if t in published.index])
+    rows = rows.apply(pd.to_numeric, errors="coerce")
+    if view == "relative":
+        rows = rows.div(rows.max(axis=1), axis=0)
+    return rows
+
+
+def _published_line(ax: Axes, row: pd.Series, pos: dict[str, int], st: dict, k: float) -> None:
+    known = [(pos[str(lvl)], v) for lvl, v in row.items() if str(lvl) in pos and np.isfinite(v)]
+    if not known:
+        return
+    x, y = zip(*known, strict=True)
+    ax.plot(x, np.array(y) * k, color=st["color"], marker="D", mfc="white", ls=":", lw=1.2,
+            ms=5, label="_paper")
+
+
+def _how_to_read(ax: Axes, view: str, published: bool) -> None:
+    """The spare panel of the grid explains the marks instead of staying blank."""
+    ax.axis("off")
+    lines = ["Lines: our scores (mean over seeds)", "Bands: 95% bootstrap intervals"]
+    if view == "relative":
+        lines[1] = "Bars: 95% bootstrap intervals (clipped)"
+        lines.append("Relative: score / the task's best level")
+    handles = [Line2D([], [], color="0.3", marker="o", label="ours")]
+    if published:
+        lines.append("Diamonds, dotted: the paper's number\nfor the task's analog dataset")
+        handles.append(Line2D([], [], color="0.3", marker="D", mfc="white", ls=":", label="paper"))
+    ax.text(0.02, 0.95, "\n".join(lines), va="top", fontsize=8, transform=ax.transAxes)
+    ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=False)
 
 
 def _highlight(ax: Axes, levels: list[str], level: str) -> None:
-    if level not in levels:
-        raise ValueError(f"highlight={level!r} is not a level of this factor; valid: {levels}")
     i = levels.index(level)
     ax.axvspan(i - 0.35, i + 0.35, color="0.88", zorder=0)
     ax.get_xticklabels()[i].set_fontweight("bold")
@@ -397,12 +469,39 @@ def styled_table(df: pd.DataFrame, factor: str, metric: str | None = None, preci
     )
 
 
-def optimized_bars(std: pd.DataFrame, opt: pd.DataFrame, ax: Axes | None = None) -> Figure:
+def optimized_bars(std: pd.DataFrame, opt: pd.DataFrame,
+                   published: pd.DataFrame | None = None) -> Figure:
     """Figure 2 of the paper: per task, the standard score (bar in the task's group colour)
     with the gain of the optimized setting stacked on top (burnt orange; a loss is drawn
-    hatched grey), the relative error reduction written above. N-S scores are drawn x25."""
+    hatched grey), the relative error reduction written above. N-S scores are drawn x25.
+
+    `published` (`paper.by_task(paper.table6(), ...)`) adds a second panel below: the
+    paper's Figure 2 for each task's analog, same order, its non-ConvNet state of the art
+    as a violet tick."""
     er = error_reduction(std, opt)
-    fig, ax = _new_axes(ax, (10, 4.5))
+    rows = 1 if published is None else 2
+    fig = new_figure((10, 4.5 * rows))
+    axes = fig.subplots(rows, 1, squeeze=False).ravel()
+    _gain_bars(axes[0], er, "ours: standard vs optimized (labels: relative error reduction)")
+    if published is not None:
+        theirs = _published_er(er, published)
+        _gain_bars(axes[1], theirs, "the paper (Table 6) for each task's analog dataset")
+        _state_of_the_art(axes[1], theirs)
+    return fig
+
+
+def _published_er(er: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 6 rows in error_reduction's columns, in our tasks' order."""
+    cols = {"deep_standard": "standard", "deep_optimized": "optimized", "non_convnet": "sota"}
+    pub = published.rename(columns=cols).reindex(er["task"])
+    out = er[["task", "group", "metric"]].reset_index(drop=True)
+    for c in ("standard", "optimized", "sota", "error_reduction"):
+        out[c] = pub[c].to_numpy(float)
+    out["task"] = [f"{t} ({a})" for t, a in zip(out["task"], pub["analog"].fillna("-"), strict=True)]
+    return out
+
+
+def _gain_bars(ax: Axes, er: pd.DataFrame, title: str) -> None:
     scale = er["metric"].map(lambda m: NS_SCALE if m == "ns_score" else 1.0)
     s, o = er["standard"] * scale, er["optimized"] * scale
     xs = _bar_positions(list(er["group"]))
@@ -413,14 +512,14 @@ def optimized_bars(std: pd.DataFrame, opt: pd.DataFrame, ax: Axes | None = None)
     if (loss > 0).any():
         ax.bar(xs, loss, bottom=base, color="none", edgecolor="0.4", hatch="///", width=0.8)
     for x, top, red in zip(xs, np.maximum(s, o), er["error_reduction"], strict=True):
-        if np.isfinite(red):
+        if np.isfinite(red) and np.isfinite(top):
             ax.text(x, top + 1, f"{100 * red:.0f}%", ha="center", va="bottom", fontsize=7)
     labels = [_task_label(t, m, True) for t, m in zip(er["task"], er["metric"], strict=True)]
     ax.set_xticks(xs, labels, rotation=60, ha="right", fontsize=8)
     _group_labels(ax, xs, list(er["group"]))
     ax.set_ylim(0, 125)
     ax.set_ylabel("score (%)")
-    ax.set_title("standard vs optimized (labels: relative error reduction)", pad=16)
+    ax.set_title(title, pad=16)
     handles = [
         Patch(color="0.6", alpha=0.6, label="standard (group colour)"),
         Patch(color=GAIN_COLOR, label="gain of optimized"),
@@ -431,4 +530,16 @@ def optimized_bars(std: pd.DataFrame, opt: pd.DataFrame, ax: Axes | None = None)
         )
     ax.legend(handles=handles, fontsize=8, loc="upper left", ncol=3, frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    return fig
+
+
+SOTA_COLOR = "#8a2be2"  # the paper's violet for the non-ConvNet state of the art
+
+
+def _state_of_the_art(ax: Axes, theirs: pd.DataFrame) -> None:
+    xs = _bar_positions(list(theirs["group"]))
+    scale = theirs["metric"].map(lambda m: NS_SCALE if m == "ns_score" else 1.0)
+    ax.scatter(xs, theirs["sota"] * scale, marker="_", s=250, lw=2.5, color=SOTA_COLOR, zorder=3)
+    handles = [*ax.get_legend().legend_handles,
+               Line2D([], [], marker="_", ms=12, mew=2.5, ls="none", color=SOTA_COLOR,
+                      label="non-ConvNet state of the art")]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", ncol=4, frameon=False)
