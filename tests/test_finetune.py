@@ -117,3 +117,35 @@ def test_snapshots_at_fractions_of_training():
         tr.TrainConfig(snapshots=(0.5, 1.5))
     with pytest.raises(ValueError, match="steps=0"):
         tr.TrainConfig(steps=0)
+
+
+def test_snapshot_zero_keeps_the_random_initialisation(tmp_path):
+    images, labels = colour_task(64, 4, seed=1)
+    cfg = tr.TrainConfig(steps=6, batch_size=16, lr=0.02, snapshots=(0.0, 0.5, 1.0))
+    assert cfg.snapshot_iterations(6) == [0, 3, 6]
+    run = tr.train(SOURCE, cfg, images, labels, data_id={"init": 0}, cache=Cache(tmp_path),
+                   progress=False)
+    torch.manual_seed(cfg.seed)  # the training run builds its network under this seed
+    from transferlab.networks import build
+
+    init = build(SOURCE).state_dict()
+    assert all(torch.equal(run.checkpoints[0][k], init[k]) for k in init)
+    assert not all(torch.equal(run.checkpoints[0][k], run.state[k]) for k in init)
+
+
+def test_multi_label_targets_train_one_sigmoid_per_label(tmp_path, source_state):
+    images, labels = colour_task(96, 4, seed=2)
+    multi = (labels[:, None] == torch.arange(3).numpy()[None, :]).astype("uint8")
+    multi[::3, 2] = 1  # images with two labels
+    cfg = fn.FinetuneConfig(steps=30, batch_size=32, lr=0.02, head_lr_mult=1.0, frozen_bn=False)
+    state = fn.finetune(SOURCE, source_state, images, multi, 3, cfg, data_id={"multi": 0},
+                        cache=Cache(tmp_path), progress=False)
+    model = tr.load(dataclasses.replace(SOURCE, n_classes=3), state)
+    logits = tr.predict(model, images)
+    assert logits.shape == (96, 3)
+    # It learnt: the labels' logits are higher where the label is on than where it is off.
+    assert all(logits[multi[:, k] == 1, k].mean() > logits[multi[:, k] == 0, k].mean()
+               for k in range(3))
+    with pytest.raises(ValueError, match="0/1"):
+        fn.finetune(SOURCE, source_state, images, multi * 2, 3, cfg, data_id={"multi": 1},
+                    cache=Cache(tmp_path), progress=False)

@@ -25,8 +25,9 @@ SUBSET = ("objects_in_clutter", "rooms", "object_attributes", "breeds", "birds",
 # Source training by steps: each network trains for the steps that bring the standard one to
 # its plateau (measured: Medium at 32 px reaches 74 % top-1 at 1,312 steps and 74 % at 1,500;
 # the deepest, 13 conv layers, 67 % and 68 %), with Caffe's step schedule (x0.1 at 1/2 and
-# 3/4), so the last snapshots lie on the plateau. Snapshots for early stopping: fractions.
-SNAPSHOTS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8, 1.0)
+# 3/4), so the last snapshots lie on the plateau. Snapshots for early stopping: fractions;
+# 0 is the random initialisation (the world card's measured distance starts from it).
+SNAPSHOTS = (0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8, 1.0)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ PROFILES: dict[str, Profile] = {
         world=WorldConfig(size=16, source_train_per_class=4, source_test_per_class=1,
                           target_train_per_class=3, target_test=40, retrieval_instances=6,
                           retrieval_fit=16, landmark_distractors=6),
-        train=TrainConfig(steps=8, batch_size=64, schedule="step", snapshots=(0.25, 0.5, 1.0)),
+        train=TrainConfig(steps=8, batch_size=64, schedule="step", snapshots=(0.0, 0.25, 0.5, 1.0)),
         finetune=FinetuneConfig(steps=4, batch_size=32, lr=0.005),
         probe=ProbeConfig(Cs=(0.1, 1.0), folds=2),
         tasks=ONE_PER_GROUP,

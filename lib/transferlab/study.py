@@ -37,7 +37,10 @@ from .world import (
 )
 
 REPRESENTATION_SOURCES = SOURCES + ("concat",)
-FT_MODES = (None, "target", "target+extra")
+# "scratch": the same network trained on the target's own training split from its random
+# initialisation (snapshot 0), every layer at the source's learning rate: the baseline that
+# tells what transfer adds over learning the task alone.
+FT_MODES = (None, "target", "target+extra", "scratch")
 FC_LAYERS = ("fc6", "fc7", "fc8")
 
 
@@ -231,16 +234,29 @@ class Study:
 
     def _finetuned(self, net: training.TrainedNet, rep: Representation, task: str, seed: int):
         spec = TASKS[task]
+        x, y = self.task(task).split("train")
+        cfg = replace(self.profile.finetune, seed=seed)
+        if rep.finetune == "scratch":
+            if spec.kind == "retrieval":
+                raise ValueError(f"training from scratch needs training labels; {task!r} is "
+                                 "a retrieval task")
+            if 0 not in net.checkpoints:
+                raise Unavailable("training from scratch starts from the network's random "
+                                  "initialisation: the profile keeps no snapshot at step 0")
+            cfg = replace(cfg, lr=self.profile.train.lr, head_lr_mult=1.0, frozen_bn=False)
+            state = finetune(net.net_cfg, net.checkpoints[0], x, trainable_labels(y),
+                             spec.n_classes, cfg, data_id={**data_id(task, self.world),
+                                                           "extra": None},
+                             cache=self.cache, progress=self.progress)
+            return training.load(replace(net.net_cfg, n_classes=spec.n_classes), state)
         if spec.kind != "single-label":
             raise ValueError(f"fine-tuning is for single-label tasks; {task!r} is {spec.kind}")
-        x, y = self.task(task).split("train")
         extra = None
         if rep.finetune == "target+extra":
             if task not in EXTRA_SPLITS:
                 raise ValueError(f"no extra data is defined for {task!r}; tasks with extra data: "
                                  f"{list(EXTRA_SPLITS)}")
             extra = load_split(task, EXTRA_SPLITS[task], self.world, self.cache)
-        cfg = replace(self.profile.finetune, seed=seed)
         state = finetune(net.net_cfg, net.state, x, y, spec.n_classes, cfg, extra=extra,
                          data_id={**data_id(task, self.world), "extra": rep.finetune},
                          cache=self.cache, progress=self.progress)

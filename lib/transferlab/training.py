@@ -80,14 +80,19 @@ class TrainConfig:
             raise ValueError(f"data_fraction={self.data_fraction!r} must be in (0, 1]")
         if self.n_checkpoints < 0:
             raise ValueError(f"n_checkpoints={self.n_checkpoints!r} must be >= 0")
-        bad = [f for f in self.snapshots if not 0.0 < f <= 1.0]
+        bad = [f for f in self.snapshots if not 0.0 <= f <= 1.0]
         if bad:
-            raise ValueError(f"snapshots={self.snapshots!r}: fractions {bad} are not in (0, 1]")
+            raise ValueError(f"snapshots={self.snapshots!r}: fractions {bad} are not in [0, 1]")
 
     def snapshot_iterations(self, total: int) -> list[int]:
-        """The iterations (of `total`) whose weights are kept, the final one included."""
+        """The iterations (of `total`) whose weights are kept, the final one included.
+
+        Fraction 0 keeps the initial weights: the random-initialised network, the baseline
+        against which the world card measures how much source training helps each task.
+        """
         if self.snapshots:
-            return sorted({max(1, round(f * total)) for f in self.snapshots} | {total})
+            return sorted({0 if f == 0 else max(1, round(f * total)) for f in self.snapshots}
+                          | {total})
         return checkpoint_iterations(total, self.n_checkpoints)
 
 
@@ -202,8 +207,13 @@ def check_data(net_cfg: NetConfig, images: np.ndarray, labels: np.ndarray) -> No
             f"images of {images.shape[1]} px are smaller than input_size={net_cfg.input_size}"
         )
     labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape == (len(images), net_cfg.n_classes):
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("multi-label targets (N, n_classes) must be 0/1")
+        return
     if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"labels must have shape ({len(images)},), got {labels.shape}")
+        raise ValueError(f"labels must have shape ({len(images)},) or ({len(images)}, "
+                         f"n_classes={net_cfg.n_classes}), got {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     if len(labels) < 2:
@@ -380,12 +390,18 @@ def run_loop(
         _param_groups(net, lr_mults or {}, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum
     )
     pixels = torch.from_numpy(np.ascontiguousarray(images))
-    targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    # (N,) class labels: softmax cross-entropy; (N, K) 0/1 labels: one sigmoid per label.
+    multi_label = np.ndim(labels) == 2
+    targets = torch.from_numpy(np.asarray(labels, dtype=np.float32 if multi_label else np.int64))
+    loss_fn = (nn.functional.binary_cross_entropy_with_logits if multi_label
+               else nn.functional.cross_entropy)
     start, checkpoints, log = 0, {}, {"block_loss": [], "block_end": [], "seconds": 0.0}
     if resume_path is not None and resume_path.exists():
         start, checkpoints, log = _restore(resume_path, net, opt)
 
     keep_set = set(keep)
+    if start == 0 and 0 in keep_set:
+        checkpoints[0] = _snapshot(net)
     bar = tqdm(total=plan.total, initial=start, desc=desc, disable=not progress, leave=False)
     block: list[float] = log.pop("open_block", [])
     seconds_before, t0 = log["seconds"], time.perf_counter()
@@ -403,7 +419,7 @@ def run_loop(
         x = to_input(crop_batch(pixels, idx, top, left, flip, plan.input_size))
         with compute.autocast_context():
             logits = net(x)
-        loss = nn.functional.cross_entropy(logits.float(), targets[idx])
+        loss = loss_fn(logits.float(), targets[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

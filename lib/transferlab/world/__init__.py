@@ -91,7 +91,8 @@ RANK_REASONS: dict[str, str] = {
     "objects_in_clutter": "labels are which source superclasses are present, at the source's "
                           "scale: source content",
     "rooms": "a room type is which source objects co-occur: source content, scene layout",
-    "scene_categories": "twenty of the scenes source's own categories, new images",
+    "scene_categories": "twenty of the scenes source's own categories, new images: which "
+                        "source objects co-occur on a shared layout",
     "scene_attributes": "global properties (clutter, light, openness) the object source "
                         "only partly keeps",
     "object_attributes": "texture, colour and shape of novel categories: appearance the source "
@@ -116,8 +117,12 @@ RANK_REASONS: dict[str, str] = {
 # network, feature and score made from them are recomputed, and only those.
 RECIPE_VERSIONS: dict[str, int] = {t: 0 for t in TASKS} | {
     "objects_in_clutter": 1,  # objects at the source's scale (they were half of it)
-    "part_attributes": 1,  # marks legible at 32 px
-    "breeds": 1,  # new subclasses of four source superclasses (they were source classes)
+    "part_attributes": 2,  # marks legible at 32 px (1), about 8 px (2)
+    "breeds": 2,  # new subclasses of four source superclasses (1), finer differences (2)
+    # scene categories share layouts in fours and are told apart by their objects, at
+    # nearly the source's scale (the scenes source saturated on layout alone)
+    "scenes": 1, "scene_categories": 1, "scene_attributes": 1, "rooms": 1,
+    "scene_instances": 1,  # stronger changes of view
     "birds": 1,  # legible marks
     "actions": 1, "interactions": 1,  # actor and object in frame, relation legible
     "object_instances": 1,  # instances of two subclasses, told apart by their own detail

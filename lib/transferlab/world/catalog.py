@@ -107,8 +107,9 @@ def catalog(world_seed: int) -> Catalog:
         scene_count=np.stack([np.sort(rng.integers(1, 5, 2)) for _ in range(N_SCENES)]),
         scene_obj_band=rng.integers(0, 3, N_SCENES),
         # Drawn last, so that adding them changed no other entry of the catalog. A breed of a
-        # superclass: one base hue shifted by 0.12 per breed, one of three texture frequencies.
-        breed_hue=(rng.random((N_SUPER, 1, 2)) + 0.12 * np.arange(N_BREED)[None, :, None]),
-        breed_freq=np.stack([rng.permutation([0.7, 1.0, 1.35]) for _ in range(N_SUPER)]),
+        # superclass: one base hue shifted by 0.07 per breed, one of three texture frequencies
+        # (differences of the size of the source's own colour jitter: fine-grained).
+        breed_hue=(rng.random((N_SUPER, 1, 2)) + 0.07 * np.arange(N_BREED)[None, :, None]),
+        breed_freq=np.stack([rng.permutation([0.8, 1.0, 1.25]) for _ in range(N_SUPER)]),
         breed_orient=rng.uniform(0, np.pi, (N_SUPER, N_BREED)),
     )

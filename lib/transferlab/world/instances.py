@@ -102,7 +102,7 @@ def scene_instances(c: Draws, v: Draws, cat: Catalog, lay: Layout) -> Scene:
     objs = [category_object(c, cat, c.integers(N_SOURCE_SUPER), c.integers(N_SUB),
                             radius=(0.1, 0.2), centre=(0.15, 0.85), present=c.bernoulli(0.8))
             for _ in range(3)]
-    return _view(v, scene_of(c, n, bg, objs), zoom=(1.0, 1.5), rot=0.3, shift=0.12)
+    return _view(v, scene_of(c, n, bg, objs), zoom=(1.0, 1.7), rot=0.45, shift=0.16)
 
 
 def object_instances(c: Draws, v: Draws, cat: Catalog, lay: Layout) -> Scene:

@@ -150,17 +150,26 @@ def _scene_objects(d: Draws, cat: Catalog, s: np.ndarray, n: int, k: int = 4) ->
     objs = []
     for j in range(k):
         sup = cat.scene_objects[s, d.integers(3)]
-        o = category_object(d, cat, sup, d.integers(N_SUB), radius=(0.08, 0.16),
-                            centre=(0.1, 0.9), present=j < count)
+        # Near the source's object scale (0.22-0.34), so that the objects network reads
+        # which objects a scene holds: scene content is source content.
+        o = category_object(d, cat, sup, d.integers(N_SUB), radius=(0.13, 0.2),
+                            centre=(0.15, 0.85), present=j < count)
         o.cy = np.where(band == 1, d.u(0.6, 0.9), np.where(band == 2, d.u(0.1, 0.4), o.cy))
         objs.append(o)
     return objs
 
 
+SCENES_PER_LAYOUT = 4
+
+
 def scenes_source(d: Draws, ctx: Ctx, n_scenes: int = N_SCENES):
+    """Scene categories: a background layout shared by SCENES_PER_LAYOUT categories, told
+    apart by the source objects that co-occur in them (and where they stand)."""
     y = balanced(ctx, n_scenes)
-    bg = background(d, ctx.n, cat=ctx.cat, scene_id=y, jitter=1.5)
-    sc = scene_of(d, ctx.n, bg, _scene_objects(d, ctx.cat, y, ctx.n))
+    layout = (y // SCENES_PER_LAYOUT) * SCENES_PER_LAYOUT
+    bg = background(d, ctx.n, cat=ctx.cat, scene_id=layout, jitter=1.5)
+    sc = scene_of(d, ctx.n, bg, _scene_objects(d, ctx.cat, y, ctx.n)
+                  + clutter(d, ctx.cat, ctx.n, 1, 0.4))
     return nuisances(d, set_view(d, sc, zoom=(1.0, 1.3), shift=0.08), occlude=0.2), y
 
 
@@ -237,8 +246,8 @@ def rooms(d: Draws, ctx: Ctx):
     objs = []
     for j in range(3):
         sup = room_objects[y, d.integers(3)]
-        objs.append(category_object(d, ctx.cat, sup, d.integers(N_SUB), radius=(0.1, 0.17),
-                                    centre=(0.15, 0.85), present=(j < 2) | d.bernoulli(0.5)))
+        objs.append(category_object(d, ctx.cat, sup, d.integers(N_SUB), radius=(0.14, 0.2),
+                                    centre=(0.2, 0.8), present=(j < 2) | d.bernoulli(0.5)))
     sc = scene_of(d, ctx.n, bg, objs + clutter(d, ctx.cat, ctx.n, 1, 0.5))
     return nuisances(d, set_view(d, sc, zoom=(1.0, 1.2), shift=0.05), occlude=0.2), y
 
@@ -336,8 +345,8 @@ def part_attributes(d: Draws, ctx: Ctx):
     o.mark = np.where(shown, spec[order, 2], 0).astype(float)
     o.mark_u = spec[order, 0] * o.aspect[:, None]
     o.mark_v = spec[order, 1]
-    # About 6 px across at 32 px, and in saturated bright colours: small, but legible.
-    o.mark_size = d.u(0.4, 0.5)[:, None] * np.ones((n, N_MARKS))
+    # About 8 px across at 32 px, and in saturated bright colours: small, but legible.
+    o.mark_size = d.u(0.55, 0.65)[:, None] * np.ones((n, N_MARKS))
     o.mark_col = np.stack([hsv_to_rgb(d.u(), d.u(0.7, 1), d.u(0.75, 1)) for _ in range(N_MARKS)], 1)
     sc = scene_of(d, n, background(d, n), clutter(d, cat, n, 1, 0.4) + [o])
     return nuisances(d, sc, occlude=0.1), on.astype(np.uint8)
