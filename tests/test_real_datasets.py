@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import socket
+from dataclasses import replace
 from pathlib import Path
 from xml.etree.ElementTree import parse as parse_xml
 
@@ -12,7 +13,15 @@ import pytest
 import real_fixtures as F
 import torchvision.datasets as tvd
 from transferlab import metrics
-from transferlab.real import REAL_TASKS, DatasetNotFound, available, index, load_task
+from transferlab.real import (
+    REAL_TASKS,
+    SPEC_FILE,
+    DatasetNotFound,
+    available,
+    index,
+    load_task,
+    tasks,
+)
 from transferlab.real import datasets as D
 from transferlab.real.retrieval_layouts import load_plain_pickle
 from transferlab.tasks import TaskSpec
@@ -238,21 +247,87 @@ def test_limit_spreads_over_the_split(data, cache):
     assert task.images["train"].shape == (3, SIZE, SIZE, 3)
 
 
-def test_image_folder_and_spec_override(data, cache):
-    task = load_task("imagefolder", data[0] / "mit67", image_size=SIZE, cache_dir=cache)
-    exp = data[1]["mit67"]
-    assert task.class_names == exp["classes"]
+def test_image_folders_are_tasks_placed_by_their_file(data, cache, tmp_path):
+    root = tmp_path / "data"
+    exp = F.write_image_folder(root / "birds")
+    F.write_image_folder(root / "textures")
+    F.write_image_folder(root / "mit67")  # a known folder dataset: its paper place by default
+    (root / "birds" / SPEC_FILE).write_text("group: fine-grained\ndistance_rank: 8\n"
+                                             "metric: mean_class_accuracy\nanalog: CUB\n")
+    assert available(root) == ["mit67", "birds", "textures"]
+    found = tasks(root)
+    assert found["birds"] == TaskSpec("birds", "target", "fine-grained", "single-label",
+                                      "mean_class_accuracy", "CUB", 8, 2)
+    assert (found["textures"].group, found["textures"].distance_rank) == ("classification", 2)
+    assert found["mit67"] == replace(REAL_TASKS["mit67"], n_classes=2)
+    task = load_task("birds", root, image_size=SIZE, cache_dir=cache)
+    assert task.spec == found["birds"] and task.class_names == exp["classes"]
     np.testing.assert_array_equal(task.labels["train"], exp["train_labels"])  # notes.txt skipped
     np.testing.assert_array_equal(task.labels["test"], exp["test_labels"])
-    assert task.spec.n_classes == 2 and task.spec.name == "imagefolder"
-    mine = TaskSpec("birds", "target", "fine-grained", "single-label", "accuracy", "CUB", 8, 2)
-    assert (
-        load_task("imagefolder", data[0] / "mit67", image_size=SIZE, cache_dir=cache, spec=mine).spec == mine
-    )
     wrong = TaskSpec("x", "target", "classification", "multi-label", "voc07_map", "VOC07", 1, 2)
     with pytest.raises(ValueError, match="kind 'single-label'"):
-        load_task("imagefolder", data[0] / "mit67", spec=wrong)
-    assert load("mit67", data, cache).spec.analog == "MIT 67"
+        load_task("birds", root, spec=wrong)
+    with pytest.raises(ValueError, match=r"name='birdz' is not a real task.*found: \['birds', 'mit67'"):
+        load_task("birdz", root)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("group: birds", r"transferlab.yaml: group='birds' is not valid; valid choices: "
+                         r"\['classification', 'attributes', 'fine-grained', 'compositional'\]"),
+        ("distance_rank: 0", r"transferlab.yaml: distance_rank=0 must be an integer from 1"),
+        ("distance_rank: near", r"distance_rank='near' must be an integer"),
+        ("kind: retrieval", r"kind='retrieval' is not valid; valid choices: \['single-label'\]"),
+        ("metric: voc07_map", r"metric='voc07_map' is not valid; valid choices: \['accuracy'"),
+        ("domain: indoor", r"domain='indoor' is not valid; valid choices: \['object', 'scene'\]"),
+        ("rank: 3", r"transferlab.yaml: unknown keys \['rank'\]; valid keys: \['group'"),
+        ("group: [a", r"transferlab.yaml is not valid YAML"),
+        ("- 3", r"transferlab.yaml must hold a mapping"),
+    ],
+)
+def test_image_folder_file_errors_name_the_file_key_and_choices(tmp_path, text, match):
+    F.write_image_folder(tmp_path / "birds")
+    (tmp_path / "birds" / SPEC_FILE).write_text(text + "\n")
+    with pytest.raises(ValueError, match=match) as err:
+        available(tmp_path)
+    assert str(tmp_path / "birds" / SPEC_FILE) in str(err.value)
+
+
+def test_image_folder_layout_errors(tmp_path):
+    F.write_image_folder(tmp_path)  # the old layout: train/ and test/ directly in data_root
+    with pytest.raises(ValueError, match=r"holds train/ and test/ directly.*mv .*train .*test "
+                                         r".*my_task/.*tasks: \[my_task\]"):
+        available(tmp_path)
+    other = tmp_path / "other"
+    (other / "birds").mkdir(parents=True)
+    (other / "birds" / SPEC_FILE).write_text("group: fine-grained\n")
+    with pytest.raises(ValueError, match=r"birds/transferlab.yaml describes an image-folder "
+                                         r"dataset, but .*birds lacks train/<class>/<image>"):
+        available(other)
+    (other / "birds" / SPEC_FILE).unlink()
+    F.write_image_folder(other / "flowers102")
+    with pytest.raises(ValueError, match="'flowers102' is the name of a real dataset with its own "
+                                         "layout; rename the folder"):
+        load_task("flowers102", other)
+
+
+def test_small_images_are_stored_at_their_own_size(tmp_path):
+    """28 px images are not stored upscaled: bytes per image = their own 28 x 28 x 3."""
+    root = tmp_path / "data"
+    for split, n in (("train", 6), ("test", 4)):
+        for k in range(n):
+            F.jpg(root / "digits" / split / str(k % 2) / f"{k}.png", F.color(k), (28, 28))
+    F.jpg(root / "digits" / "train" / "0" / "wide.png", F.color(9), (20, 12))
+    task = load_task("digits", root, image_size=256, cache_dir=tmp_path / "c")
+    assert task.images["train"].shape == (7, 28, 28, 3)
+    stored = sum(f.stat().st_size for f in Path(task.images["train"].filename).parent.glob("*.u8"))
+    assert stored == 11 * 28 * 28 * 3  # 2.2 MiB per 1,000 images instead of 188 MiB at 256 px
+    big = load_task("digits", root, image_size=16, cache_dir=tmp_path / "c")
+    assert big.images["test"].shape == (4, 16, 16, 3)  # larger than asked: squashed to it
+    F.write_cifar10(tmp_path / "cifar")
+    arrays = load_task("cifar10", tmp_path / "cifar", image_size=256, cache_dir=tmp_path / "c")
+    assert arrays.images["train"].shape[1:] == (32, 32, 3)
 
 
 # --- retrieval ---------------------------------------------------------------------------------
@@ -355,7 +430,7 @@ def test_missing_dataset_messages(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"name": "voc2012"}, "name='voc2012' is not a real task; valid names: .*'cifar10'"),
+        ({"name": "voc2012"}, "name='voc2012' is not a real task; valid names: .*'cifar10'.*an image folder"),
         ({"image_size": 8}, "image_size=8"),
         ({"limit": 0}, "limit=0"),
         ({"workers": 0}, "workers=0"),

@@ -150,18 +150,44 @@ def test_places_style_checkpoint_with_other_classes(tmp_path):
     path = tmp_path / "resnet18_places365.pth.tar"
     torch.save(wrapped, path)
     model = load_model("resnet18", path)
-    assert model.layers == {"fc7": "net.flatten", "fc8": "net.fc"} and model.standard_layer == "fc7"
+    assert model.standard_layer == "fc6"
     out = features(model, torch.rand(2, 3, 64, 64))
-    assert out["fc7"].shape == (2, 512) and out["fc8"].shape == (2, 365)
+    assert out["fc6"].shape == (2, 512) and out["fc8"].shape == (2, 365)
     assert torch.equal(model.module.net.fc.weight, net.fc.weight)
 
 
 def test_other_classifier_exposes_penultimate_and_logits():
     model = load_model("mobilenet_v3_small", None)
     out = features(model, torch.rand(1, 3, 64, 64))
+    assert out["fc6"].shape == (1, 576)  # the pooled trunk, the head's input
     assert out["fc7"].shape == (1, 1024) and out["fc8"].shape == (1, 1000)
     head = model.module.net.classifier[3]
     torch.testing.assert_close(head(out["fc7"]), out["fc8"])
+    assert [out[f"conv{k}"].shape[-1] for k in range(1, 6)] == [32, 16, 8, 4, 2]  # strides 2..32
+
+
+def test_resnet_layers_are_its_stages_and_pooled_penultimate():
+    """conv1 = the stem, conv2..conv5 = ResNet's conv2_x..conv5_x stage outputs (not a tensor
+    inside a block that the shortcut bypasses), fc6 = fc7 = the pooled 2048-d penultimate."""
+    model = load_model("resnet50", None)
+    assert model.layers == {
+        "conv1": "net.relu", "conv2": "net.layer1.2.relu_2", "conv3": "net.layer2.3.relu_2",
+        "conv4": "net.layer3.5.relu_2", "conv5": "net.layer4.2.relu_2",
+        "fc6": "net.flatten", "fc7": "net.flatten", "fc8": "net.fc"}
+    assert model.unique_nodes(["conv5", "fc6", "fc7"]) == (
+        {"conv5": "net.layer4.2.relu_2", "fc6": "net.flatten"}, {"fc7": "fc6"})
+    out = features(model, torch.rand(1, 3, 224, 224))
+    assert out["conv2"].shape == (1, 256, 56, 56) and out["fc6"].shape == (1, 2048)
+
+
+@pytest.mark.parametrize("arch, present", [
+    ("densenet121", [f"conv{k}" for k in range(1, 6)] + ["fc6", "fc7", "fc8"]),
+    ("convnext_tiny", [f"conv{k}" for k in range(1, 6)] + ["fc6", "fc7", "fc8"]),  # 4x4 stem
+    ("vit_b_16", ["conv4", "fc6", "fc7", "fc8"]),  # patch embedding only, then tokens
+])
+def test_other_families_name_what_they_have(arch, present):
+    model = load_model(arch, None)
+    assert list(model.layers) == present and model.standard_layer == "fc6"
 
 
 def test_errors(tmp_path, alexnet_file):
@@ -173,5 +199,44 @@ def test_errors(tmp_path, alexnet_file):
         load_model("vgg11", alexnet_file[0])
     bad = tmp_path / "list.pth"
     torch.save([1, 2], bad)
-    with pytest.raises(ValueError, match="holds no state dict"):
+    with pytest.raises(ValueError, match=r"holds a list, not a state_dict.*"
+                                         r"torch.save\(model.state_dict\(\), path\)"):
         load_model("alexnet", bad)
+
+
+def test_a_pickled_whole_model_is_refused_with_how_to_save_a_state_dict(tmp_path):
+    whole = tmp_path / "whole_model.pth"
+    torch.save(tvm.alexnet(), whole)  # the model object, not its state_dict
+    with pytest.raises(ValueError) as err:
+        load_model("alexnet", whole)
+    msg = str(err.value)
+    assert f"weights={str(whole)!r} is not a state_dict" in msg and "a whole model" in msg
+    assert "torchvision.models.alexnet.AlexNet" in msg and "weights_only` set to `False" not in msg
+    assert "torch.save(model.state_dict(), path)" in msg
+    assert isinstance(err.value.__cause__, pickle.UnpicklingError)
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="is not a readable torch checkpoint"):
+        load_model("alexnet", tmp_path / "text.pth")
+
+
+def test_a_checkpoint_of_another_architecture_says_how_to_name_it(alexnet_file, tmp_path):
+    path = tmp_path / "resnet18_mine.pth"
+    torch.save(tvm.resnet18().state_dict(), path)
+    with pytest.raises(ValueError, match=r"does not fit arch='alexnet'.*`arch: resnet50` and "
+                                         r"`objects: resnet18_mine.pth`"):
+        load_model("alexnet", path)
+
+
+def test_allow_download_offline_says_what_to_place_where(monkeypatch):
+    import urllib.error
+
+    def offline(url, dst, hash_prefix=None, progress=True):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(WeightsNotFound) as err:
+        load_model("alexnet", "imagenet", allow_download=True)
+    msg = str(err.value)
+    assert "downloading ImageNet weights for alexnet" in msg and "failed" in msg
+    assert tvm.AlexNet_Weights.DEFAULT.url in msg and str(hub_weights_path("alexnet")) in msg
+    assert "name resolution" in msg and "TORCH_HOME" in msg

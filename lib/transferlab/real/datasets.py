@@ -42,6 +42,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,7 @@ import numpy as np
 
 from ..cache import default_root
 from ..tasks import TaskData, TaskSpec
+from .folders import SPEC_FILE, FolderTask, folder_tasks
 from .retrieval_layouts import (
     SOURCES,
     DatasetNotFound,
@@ -69,7 +71,7 @@ from .retrieval_layouts import (
 log = logging.getLogger(__name__)
 
 # Bump when decoding changes its output (resizing, cropping): invalidates the image cache.
-DECODE_VERSION = 1
+DECODE_VERSION = 2  # 2: images smaller than image_size are stored at their own size
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -323,6 +325,7 @@ class _Entry:
     read: Callable[[Path, int | None], Layout]  # (root, limit) -> Layout
     how: str  # how to get the dataset, for the missing-dataset message
     fetch: Callable[[Path], None] | None = None  # downloads through torchvision
+    folder: bool = False  # an image folder (train/<class>, test/<class>) under root/<name>
 
 
 def _fetch(cls_name: str, *calls: dict) -> Callable[[Path], None]:
@@ -346,12 +349,13 @@ def _tv(name: str, spec: TaskSpec, required, read, cls_name: str, *calls: dict) 
 
 def _folder_entry(spec: TaskSpec, sub: str) -> _Entry:
     how = (
-        "Arrange the images as <folder>/train/<class>/<image> and <folder>/test/<class>/<image> "
-        "(any split conversion is yours to make and document)."
+        f"Arrange the images as {sub}/train/<class>/<image> and {sub}/test/<class>/<image> under "
+        f"data_root, optionally with {sub}/{SPEC_FILE} (group, distance_rank, ...); any split "
+        "conversion is yours to make and document."
     )
-    base = (lambda root: root) if sub == "." else (lambda root: root / sub)
-    required = ("train", "test") if sub == "." else (f"{sub}/train", f"{sub}/test")
-    return _Entry(spec, required, lambda root, limit: _read_image_folder(base(root)), how)
+    required = (f"{sub}/train", f"{sub}/test")
+    return _Entry(spec, required, lambda root, limit: _read_image_folder(root / sub), how,
+                  folder=True)
 
 
 def _retrieval_entry(spec: TaskSpec, dataset: str, required: tuple[str, ...], read) -> _Entry:
@@ -493,10 +497,6 @@ _REGISTRY: dict[str, _Entry] = {
     "stanford40": _folder_entry(
         _spec("stanford40", "compositional", _SL, "accuracy", "Stanford 40", 11, 40), "stanford40"
     ),
-    "imagefolder": _folder_entry(
-        _spec("imagefolder", _CLS, _SL, "accuracy", "any image-folder task; pass spec= to place it", 2, 0),
-        ".",
-    ),
     "holidays": _retrieval_entry(
         _spec("holidays", _RET, "retrieval", "retrieval_map", "Holidays", 13, 500),
         "holidays",
@@ -530,14 +530,42 @@ for _name, _analog in (("oxford5k", "Oxford 5k"), ("paris6k", "Paris 6k")):
 del _name, _analog, _protocol, _d, _key
 
 REAL_TASKS: dict[str, TaskSpec] = {name: e.spec for name, e in _REGISTRY.items()}
-"""Every real task's identity card. `n_classes` is the full dataset's; a loaded task reports
-what it found (fewer with `limit`). "imagefolder" has n_classes 0 until loaded."""
+"""Every known real dataset's identity card. `n_classes` is the full dataset's; a loaded task
+reports what it found (fewer with `limit`). Your own image folders come on top (`tasks`)."""
+
+
+def image_folders(root: str | os.PathLike) -> dict[str, FolderTask]:
+    """The image-folder datasets under `root` (see transferlab.real.folders)."""
+    known = {name: e.spec for name, e in _REGISTRY.items() if e.folder}
+    return folder_tasks(Path(root).expanduser(), known, set(_REGISTRY) - set(known))
+
+
+def tasks(root: str | os.PathLike) -> dict[str, TaskSpec]:
+    """Every task `root` can name: the known datasets and the image folders found there."""
+    return {**REAL_TASKS, **{n: f.spec for n, f in image_folders(root).items()}}
 
 
 def available(root: str | os.PathLike) -> list[str]:
     """Names of the tasks whose files are present under `root` (existence checks only)."""
-    root = Path(root)
-    return [name for name, e in _REGISTRY.items() if all((root / r).exists() for r in e.required)]
+    root = Path(root).expanduser()
+    folders = image_folders(root)
+    known = [name for name, e in _REGISTRY.items() if all((root / r).exists() for r in e.required)]
+    return known + [name for name in folders if name not in known]
+
+
+def _entry(name: str, root: Path) -> _Entry:
+    """The dataset `name` under `root`: an image folder found there, else a known dataset."""
+    folders = image_folders(root)
+    if name in folders:
+        found = folders[name]
+        entry = _REGISTRY.get(name) or _folder_entry(found.spec, name)
+        return replace(entry, spec=found.spec)
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"name={name!r} is not a real task; valid names: {sorted(_REGISTRY)}, or an image "
+            f"folder under {root} (found: {sorted(folders)}): {root}/<name>/train/<class>/<image>"
+        )
+    return _REGISTRY[name]
 
 
 def _missing(name: str, entry: _Entry, root: Path) -> DatasetNotFound | None:
@@ -606,11 +634,51 @@ def _cache_key(name: str, layout: Layout, root: Path, size: int) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _open_entry(folder: Path, size: int) -> dict[str, np.ndarray] | None:
+def progress_bar(total: int, desc: str, enabled: bool = True):
+    """A text progress bar on stderr. Text, not a notebook widget: it shows in a terminal, in
+    a notebook's output and in papermill's log of a batch run (a widget never reaches the
+    log, so the console would sit still for minutes); at most one update every 2 s."""
+    from tqdm import tqdm as text_bar
+
+    return text_bar(total=total, desc=desc, disable=not enabled, file=sys.stderr,
+                    mininterval=2.0, unit="img", dynamic_ncols=False)
+
+
+def _side(item: Item, size: int) -> int:
+    """The larger side of an image (of its box, if any), from its header only."""
+    if item.box:
+        return max(item.box[2] - item.box[0], item.box[3] - item.box[1])
+    from PIL import Image
+
+    try:
+        with Image.open(item.path) as im:
+            return max(im.size)
+    except Exception:  # unreadable: decoding will say so, naming the file
+        return size
+
+
+def stored_side(layout: Layout, size: int) -> int:
+    """The side images are stored at: `size`, or the largest image's side if every image is
+    smaller (CIFAR's 32 px are not stored upscaled to 256 px: 3 kB instead of 197 kB each;
+    the study upscales them batch by batch when the network reads them)."""
+    largest = 1
+    for src in layout.splits.values():
+        if isinstance(src, np.ndarray):
+            largest = max(largest, *src.shape[1:3]) if len(src) else largest
+            continue
+        for item in src:  # large-image datasets stop at the first image
+            largest = max(largest, _side(item, size))
+            if largest >= size:
+                return size
+    return min(size, largest)
+
+
+def _open_entry(folder: Path) -> dict[str, np.ndarray] | None:
     """The cached splits as read-only memmaps, or None if the entry is absent or incomplete."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
-    except (OSError, ValueError):
+        size = int(manifest["size"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     out = {}
     for split, (fname, n) in manifest["splits"].items():
@@ -625,10 +693,8 @@ def _open_entry(folder: Path, size: int) -> dict[str, np.ndarray] | None:
     return out
 
 
-def _write_entry(folder: Path, layout: Layout, size: int, workers: int) -> None:
+def _write_entry(folder: Path, layout: Layout, size: int, workers: int, progress: bool) -> None:
     """Decode every split into raw uint8 files in a temporary folder, then rename it into place."""
-    from tqdm.auto import tqdm
-
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
     try:
@@ -660,7 +726,8 @@ def _write_entry(folder: Path, layout: Layout, size: int, workers: int) -> None:
                         raise ValueError(f"cannot decode {src[i].path}: {err}") from err
 
             with ThreadPoolExecutor(max_workers=workers) as ex:
-                bar = tqdm(total=len(src), desc=f"{folder.name}/{split}", disable=len(src) < 1000)
+                name = folder.name.rsplit("-", 1)[0]
+                bar = progress_bar(len(src), f"decoding {name}/{split} at {size} px", progress)
                 for _ in ex.map(fill, range(len(src))):
                     bar.update()
                 bar.close()
@@ -672,7 +739,7 @@ def _write_entry(folder: Path, layout: Layout, size: int, workers: int) -> None:
         try:
             os.replace(tmp, folder)
         except OSError:  # another process finished the same entry first: keep theirs
-            if _open_entry(folder, size) is None:
+            if _open_entry(folder) is None:
                 raise
     finally:
         if tmp.exists():
@@ -686,18 +753,21 @@ def _same_items(a: list[Item] | np.ndarray, b: list[Item] | np.ndarray) -> bool:
 
 
 def materialize(
-    name: str, layout: Layout, root: Path, size: int, cache_dir: Path, workers: int
+    name: str, layout: Layout, root: Path, size: int, cache_dir: Path, workers: int,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
-    """The layout's images as uint8 (N, size, size, 3) memmaps, decoded once and cached."""
-    folder = cache_dir / f"{name}-{size}px-{_cache_key(name, layout, root, size)}"
-    images = _open_entry(folder, size)
+    """The layout's images as uint8 (N, s, s, 3) memmaps, decoded once and cached; s is
+    `size`, or less where every image is smaller (`stored_side`)."""
+    folder = cache_dir / f"{name}-{_cache_key(name, layout, root, size)}"
+    images = _open_entry(folder)
     if images is None:
         if folder.exists():  # a damaged entry (a file truncated by hand): rebuild it
             log.warning("rebuilding damaged image cache %s", folder)
             shutil.rmtree(folder)
-        log.info("decoding %s at %d px into %s", name, size, folder)
-        _write_entry(folder, layout, size, workers)
-        images = _open_entry(folder, size)
+        side = stored_side(layout, size)
+        log.info("decoding %s at %d px into %s", name, side, folder)
+        _write_entry(folder, layout, side, workers, progress)
+        images = _open_entry(folder)
         if images is None:
             raise RuntimeError(f"image cache {folder} is unreadable right after writing it")
     return images
@@ -722,8 +792,8 @@ def _limit_classification(layout: Layout, limit: int | None) -> Layout:
 
 def index(name: str, root: str | os.PathLike, *, limit: int | None = None) -> Layout:
     """What `load_task` would load, before any pixel is decoded: image files and labels."""
-    entry = _check_args(name, 256, limit, None, None)
     root = Path(root).expanduser()
+    entry = _check_args(name, root, 256, limit, None, None)
     missing = _missing(name, entry, root)
     if missing is not None:
         raise missing
@@ -731,16 +801,14 @@ def index(name: str, root: str | os.PathLike, *, limit: int | None = None) -> La
     return layout if entry.spec.kind == "retrieval" else _limit_classification(layout, limit)
 
 
-def _check_args(name, image_size, limit, workers, spec) -> _Entry:
-    if name not in _REGISTRY:
-        raise ValueError(f"name={name!r} is not a real task; valid names: {sorted(_REGISTRY)}")
+def _check_args(name, root: Path, image_size, limit, workers, spec) -> _Entry:
     if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 16:
         raise ValueError(f"image_size={image_size!r} must be an int >= 16")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit={limit!r} must be None or an int >= 1")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers={workers!r} must be None or an int >= 1")
-    entry = _REGISTRY[name]
+    entry = _entry(name, root)
     if spec is not None and (spec.kind != entry.spec.kind or spec.role != "target"):
         raise ValueError(
             f"spec={spec!r} must have role 'target' and kind {entry.spec.kind!r} (that of {name!r})"
@@ -758,19 +826,23 @@ def load_task(
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
     spec: TaskSpec | None = None,
+    progress: bool = False,
 ) -> TaskData:
     """A real dataset under `root` as a target `TaskData` (images uint8, possibly memmaps).
 
-    name: one of `REAL_TASKS`. root: the data folder (as given to torchvision's classes; the
-    retrieval sets live in root/holidays, root/ukbench, root/oxford5k, ...; "imagefolder"
-    is root/train/<class>/..., root/test/<class>/...). download: fetch a torchvision dataset
-    that is missing (never anything else). cache_dir: where decoded images go (default
+    name: one of `REAL_TASKS` or an image folder under root (`tasks(root)`). root: the data
+    folder (as given to torchvision's classes; the retrieval sets live in root/holidays,
+    root/ukbench, root/oxford5k, ...; an image folder in root/<name>/train/<class>/...,
+    root/<name>/test/<class>/..., placed by root/<name>/transferlab.yaml). image_size: the
+    side images are decoded to (squashed), or their own largest side where every image is
+    smaller (`stored_side`). download: fetch a torchvision dataset that is missing (never
+    anything else). cache_dir: where decoded images go (default
     `transferlab.cache.default_root() / "real"`). workers: decoding threads (default: CPU
-    count, at most 8). spec: another identity card (e.g. group and distance rank of your own
-    image-folder task); its kind must match the dataset's.
+    count, at most 8). spec: another identity card; its kind must match the dataset's.
+    progress: a text progress bar while decoding.
     """
-    entry = _check_args(name, image_size, limit, workers, spec)
     root = Path(root).expanduser()
+    entry = _check_args(name, root, image_size, limit, workers, spec)
     if download and entry.fetch and _missing(name, entry, root) is not None:
         log.info("downloading %s into %s", name, root)
         entry.fetch(root)
@@ -779,7 +851,7 @@ def load_task(
         log.info("%s: %s", name, note)
     cache = Path(cache_dir) if cache_dir is not None else default_root() / "real"
     n_workers = workers or min(8, os.cpu_count() or 1)
-    images = materialize(name, layout, root, image_size, cache, n_workers)
+    images = materialize(name, layout, root, image_size, cache, n_workers, progress)
     n_classes = len(layout.class_names)
     return TaskData(
         spec=spec or replace(entry.spec, n_classes=n_classes),
