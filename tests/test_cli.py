@@ -12,7 +12,9 @@ import pytest
 from transferlab.__main__ import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ARGS = ["--notebooks", str(FIXTURES / "notebooks"), "--params", str(FIXTURES / "params"), "--quiet"]
+# --workers 0: the fixture notebooks compute nothing, so no plan to compute on Dask first.
+ARGS = ["--notebooks", str(FIXTURES / "notebooks"), "--params", str(FIXTURES / "params"), "--quiet",
+        "--workers", "0"]
 
 
 def test_run_only_passing_then_failing_notebook(tmp_path, capsys):

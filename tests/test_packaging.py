@@ -7,11 +7,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"torch": "pytorch"}  # conda-forge calls some packages differently
+# conda-forge calls some packages differently (its dask includes distributed: no extras)
+CONDA_NAMES = {"torch": "pytorch", "dask[distributed]": "dask"}
 
 
 def _name_and_spec(req: str) -> tuple[str, str]:
-    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", req)
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+(?:\[[^\]]*\])?)\s*(.*)$", req)
     return m.group(1).lower(), m.group(2).replace(" ", "")
 
 

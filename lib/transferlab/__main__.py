@@ -38,6 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", help="real profile: the folder holding the datasets")
     run.add_argument("--weights", help="real profile: 'imagenet', a checkpoint file or a YAML "
                      "file naming one per source (see README, 'Run on real data')")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="Dask worker processes of the local cluster that computes the plan "
+                     "first (default: one per core; 0: no Dask, each notebook computes what "
+                     "it needs, one after the other)")
+    run.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="compute the plan on this existing Dask cluster (its workers must "
+                     "see the cache folder)")
+    run.add_argument("--plan", action="store_true",
+                     help="print the expensive units the notebooks need (with dependencies "
+                     "and cache keys) and their estimated cost per kind, then exit")
 
     tasks = sub.add_parser("tasks", help="list the world's tasks")
     tasks.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -52,6 +62,8 @@ def _run(args: argparse.Namespace) -> int:
     # papermill logs the notebooks' output (log_output) at INFO.
     logging.getLogger("papermill").setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
+        if args.plan:
+            return _plan(args)
         records = run_study(
             args.profile,
             only=args.only,
@@ -62,11 +74,28 @@ def _run(args: argparse.Namespace) -> int:
             log_output=not args.quiet,
             progress_bar=not args.quiet,
             overrides=_overrides(args),
+            workers=args.workers,
+            scheduler=args.scheduler,
         )
     except (ValueError, CacheError, FileNotFoundError) as err:  # found before anything ran
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 1 if any(r.status != "ok" for r in records) else 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    """Print every unit of the plan (kind, id, cache key, dependencies), then the summary."""
+    from .runner import plan, study_plan
+
+    jobs = plan(args.profile, args.only, args.out, args.notebooks, args.params, _overrides(args))
+    units = study_plan(jobs)
+    for u in units.units.values():
+        state = "todo" if u.id in units.pending else "stored" if u.key else "-"
+        print(f"{u.kind:<9} {state:<6} {u.id}  key={u.key or '(after training)'}  "
+              f"deps={','.join(u.deps) or '-'}")
+    print(f"\nplan of {len(jobs)} notebooks, profile {args.profile}:")
+    print(units.summary())
+    return 0
 
 
 def _overrides(args: argparse.Namespace) -> dict:

@@ -8,17 +8,25 @@ Each entry is a payload file and a manifest holding the payload's SHA-256. Both 
 written atomically (write to a temporary file, then rename), the manifest last, so a
 killed writer leaves no manifest and a truncated or corrupt payload fails its checksum:
 either way the entry is recomputed, never silently used.
+
+An entry is computed once even when several processes want it at the same time (two
+runners, or the workers of a Dask cluster): `get_or_compute` holds a lock file per key
+(flock, released by the kernel if its holder dies) while it computes, and whoever waited
+for the lock loads what the holder stored. $TRANSFERLAB_CACHE_LOG names a file to which
+each computed entry appends one line: `kind key pid seconds`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +125,29 @@ class Cache:
         return folder / f"{key}.{ext}", folder / f"{key}.manifest.json"
 
     def contains(self, kind: str, config: Mapping[str, Any], codec: str = "arrays") -> bool:
-        payload, manifest = self._paths(kind, config_key(kind, config), codec)
+        return self.has_key(kind, config_key(kind, config), codec)
+
+    def has_key(self, kind: str, key: str, codec: str = "arrays") -> bool:
+        """Whether the entry of cache key `key` (a `config_key`) is stored."""
+        payload, manifest = self._paths(kind, key, codec)
         return payload.exists() and manifest.exists()
+
+    @contextlib.contextmanager
+    def lock(self, kind: str, key: str) -> Iterator[None]:
+        """Hold the lock of one entry (blocking). Lock files stay: removing one while another
+        process waits on it would let a third take a fresh lock beside them."""
+        path = self.root / "locks" / kind / f"{key}.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+b")  # closed below, after the unlock
+        except OSError as err:
+            raise _unwritable(self.root, path, err) from None
+        try:
+            _flock(fh, True)
+            yield
+        finally:
+            _flock(fh, False)
+            fh.close()
 
     def load(self, kind: str, config: Mapping[str, Any], codec: str = "arrays") -> Any:
         """The stored value; KeyError if absent, CorruptEntry if it fails its checksum."""
@@ -164,16 +193,44 @@ class Cache:
         compute: Callable[[], Any],
         codec: str = "arrays",
     ) -> Any:
-        """The cached value for `config`, computing and storing it if absent or corrupt."""
+        """The cached value for `config`, computing and storing it if absent or corrupt.
+
+        One process computes a missing entry; the others wait for its lock, then load it.
+        """
         try:
             return self.load(kind, config, codec)
         except KeyError:
             pass
         except CorruptEntry as err:
             log.warning("recomputing corrupt cache entry: %s", err)
-        value = compute()
-        self.store(kind, config, value, codec)
+        key = config_key(kind, config)
+        with self.lock(kind, key):
+            if self.has_key(kind, key, codec):  # stored while this process waited
+                try:
+                    return self.load(kind, config, codec)
+                except CorruptEntry:
+                    pass
+            start = time.perf_counter()
+            value = compute()
+            self.store(kind, config, value, codec)
+        _record(kind, key, time.perf_counter() - start)
         return value
+
+
+def _flock(fh, take: bool) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: one process per cache, as before
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX if take else fcntl.LOCK_UN)
+
+
+def _record(kind: str, key: str, seconds: float) -> None:
+    """Append `kind key pid seconds` to $TRANSFERLAB_CACHE_LOG: what a run computed."""
+    path = os.environ.get("TRANSFERLAB_CACHE_LOG")
+    if path:
+        with open(path, "a") as fh:  # one short write in append mode: lines do not interleave
+            fh.write(f"{kind} {key} {os.getpid()} {seconds:.2f}\n")
 
 
 def _check_codec(codec: str) -> None:

@@ -8,7 +8,7 @@ any training starts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -52,8 +52,22 @@ def tasks_for(study: Study, params, kinds: Sequence[str] | None = None,
     return tasks
 
 
-def _grid(study: Study, params, factor: str, levels: Sequence[Level], **kw) -> pd.DataFrame:
-    return study.run(factor, levels, tasks_for(study, params, **kw), params.seeds)
+@dataclass(frozen=True)
+class Grid:
+    """One `Study.run` of a notebook: its factor, levels, tasks and seeds."""
+
+    factor: str
+    levels: tuple[Level, ...]
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+    def run(self, study: Study) -> pd.DataFrame:
+        return study.run(self.factor, self.levels, self.tasks, self.seeds)
+
+
+def _make(study: Study, params, factor: str, levels: Sequence[Level], **kw) -> Grid:
+    seeds = tuple(params.seeds or study.profile.seeds)
+    return Grid(factor, tuple(levels), tasks_for(study, params, **kw), seeds)
 
 
 # ---------------------------------------------------------------- learning factors
@@ -76,52 +90,46 @@ def data_size_levels(fractions: Sequence[float]) -> list[Level]:
             for i, f in enumerate(sorted(fractions))]
 
 
-def early_stopping_levels(study: Study, layer: str, seed: int = 0) -> list[Level]:
+def early_stopping_levels(study: Study, layer: str, seed: int = 0,
+                          iterations: Sequence[int] | None = None) -> list[Level]:
     """One level per log-spaced snapshot; the last is the final network (checkpoint=None),
-    so it shares its features with every other notebook's standard network."""
-    its = study.checkpoint_iterations(seed)
+    so it shares its features with every other notebook's standard network. `iterations`:
+    the snapshots' iterations if known without training (the plan), else the network's."""
+    its = list(iterations) if iterations is not None else study.checkpoint_iterations(seed)
     return [Level(str(it), i, replace(STANDARD, layer=layer,
                                       checkpoint=None if i == len(its) - 1 else i))
             for i, it in enumerate(its)]
 
 
-def run_width(params, study: Study | None = None) -> pd.DataFrame:
+def _run_grids(params, study: Study | None) -> pd.DataFrame:
     study = study or study_for(params)
-    return _grid(study, params, "width", width_levels(params.widths), network_per_level=True)
+    return pd.concat([g.run(study) for g in grids(params, study)], ignore_index=True)
+
+
+def run_width(params, study: Study | None = None) -> pd.DataFrame:
+    return _run_grids(params, study)
 
 
 def run_depth(params, study: Study | None = None) -> pd.DataFrame:
-    study = study or study_for(params)
-    return _grid(study, params, "depth", _depth_levels(study, params.depths),
-                 network_per_level=True)
+    return _run_grids(params, study)
 
 
 def run_source_task(params, study: Study | None = None) -> pd.DataFrame:
-    study = study or study_for(params)
-    return _grid(study, params, "source_task", source_levels(params.sources))
+    return _run_grids(params, study)
 
 
 def run_data_size(params, study: Study | None = None) -> pd.DataFrame:
     """Figure 7 (factor "data_size") and Table 5 (factor "extra_data", on breeds) in one table."""
-    study = study or study_for(params)
-    sizes = _grid(study, params, "data_size", data_size_levels(params.fractions),
-                  network_per_level=True)
-    return pd.concat([sizes, run_extra_data(params, study)], ignore_index=True)
+    return _run_grids(params, study)
 
 
 def run_early_stopping(params, study: Study | None = None) -> pd.DataFrame:
     """One factor per layer: "early_stopping" for FC6, "early_stopping:fc7" for FC7."""
     study = study or study_for(params)
-    for layer in params.layers:
-        networks.check_layer(networks.NetConfig(), layer)
-    tasks_for(study, params, network_per_level=True)  # bad task names fail before training
     tables = []
-    for layer in params.layers:
-        factor = "early_stopping" if layer == "fc6" else f"early_stopping:{layer}"
-        seed = (params.seeds or study.profile.seeds)[0]
-        levels = early_stopping_levels(study, layer, seed)
-        tables.append(_grid(study, params, factor, levels, network_per_level=True))
-        tables.append(source_rows(study, factor, levels, params.seeds or study.profile.seeds))
+    for g in grids(params, study):
+        tables.append(g.run(study))
+        tables.append(source_rows(study, g.factor, g.levels, g.seeds))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -153,8 +161,7 @@ def layer_levels(layers: Sequence[str], pooling: int = 1) -> list[Level]:
 
 
 def run_layer(params, study: Study | None = None) -> pd.DataFrame:
-    study = study or study_for(params)
-    return _grid(study, params, "layer", layer_levels(params.layers, params.pooling))
+    return _run_grids(params, study)
 
 
 def dim_levels(dims: Sequence[int], full: int) -> list[Level]:
@@ -169,18 +176,18 @@ def dim_levels(dims: Sequence[int], full: int) -> list[Level]:
 
 
 def run_dim_reduction(params, study: Study | None = None) -> pd.DataFrame:
-    study = study or study_for(params)
-    full = study.feature_dim()
-    return _grid(study, params, "dim_reduction", dim_levels(params.dims, full))
+    return _run_grids(params, study)
+
+
+def fine_tuning_levels(layer: str) -> list[Level]:
+    networks.check_layer(networks.NetConfig(), layer)
+    base = replace(STANDARD, layer=layer)
+    return [Level("off", 0, base), Level("on", 1, replace(base, finetune="target"))]
 
 
 def run_fine_tuning(params, study: Study | None = None) -> pd.DataFrame:
     """Table 4: the representation at `layer` before and after fine-tuning (single-label tasks)."""
-    study = study or study_for(params)
-    networks.check_layer(networks.NetConfig(), params.layer)
-    base = replace(STANDARD, layer=params.layer)
-    levels = [Level("off", 0, base), Level("on", 1, replace(base, finetune="target"))]
-    return _grid(study, params, "fine_tuning", levels, kinds=("single-label",))
+    return _run_grids(params, study)
 
 
 def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
@@ -192,10 +199,69 @@ def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
     if study.profile.name == "real":
         return results.empty()  # Table 5 is defined on the world's breeds task
+    return _extra_data_grid(study, params).run(study)
+
+
+def _extra_data_grid(study: Study, params) -> Grid:
     base = replace(STANDARD, layer="fc7")
     levels = [Level("standard", 0, base), Level("FT target", 1, replace(base, finetune="target")),
               Level("FT target + extra", 2, replace(base, finetune="target+extra"))]
-    return study.run("extra_data", levels, ("breeds",), params.seeds)
+    return Grid("extra_data", tuple(levels), ("breeds",), tuple(params.seeds or study.profile.seeds))
+
+
+# ---------------------------------------------------------------- each notebook's grids
+
+# The factor each notebook's `LEVELS` entry is run under.
+_FACTOR_OF = {P.WidthParams: "width", P.DepthParams: "depth", P.SourceTaskParams: "source_task",
+              P.LayerParams: "layer", P.DimReductionParams: "dim_reduction",
+              P.DataSizeParams: "data_size"}
+
+
+def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list[Grid]:
+    """The `Study.run` calls of a notebook, in its order, from its checked parameters.
+
+    The `run_*` functions run these grids and the plan (transferlab.plan) computes their
+    cells ahead, so the two cannot drift apart. Nothing is computed here except, for early
+    stopping without `iterations` (the snapshots' iterations), the network that has them.
+    00_world scores the standard representation of each task (worldcard.baselines, seed 0);
+    09_optimized: the first stage of Table 6's search (the rest depends on its scores).
+    """
+    kind = type(params)
+    if kind is P.EarlyStoppingParams:
+        return _early_stopping_grids(params, study, iterations)
+    if kind is P.WorldParams:
+        return [Grid("world", (Level("standard fc6", 2, STANDARD),), tasks_for(study, params), (0,))]
+    if kind is P.OptimizedParams:
+        seeds = tuple(params.seeds or study.profile.seeds)
+        return [Grid("optimized_search", tuple(_first_stage_levels(study, t)), (t,), seeds)
+                for t in tasks_for(study, params)]
+    if kind is P.FineTuningParams:
+        return [_make(study, params, "fine_tuning", fine_tuning_levels(params.layer),
+                      kinds=("single-label",))]
+    per_level = kind in (P.WidthParams, P.DepthParams, P.DataSizeParams)
+    out = [_make(study, params, _FACTOR_OF[kind], LEVELS[kind](params, study),
+                 network_per_level=per_level)]
+    if kind is P.DataSizeParams and study.profile.name != "real":
+        out.append(_extra_data_grid(study, params))
+    return out
+
+
+def _early_stopping_grids(params, study: Study, iterations: Sequence[int] | None) -> list[Grid]:
+    for layer in params.layers:
+        networks.check_layer(networks.NetConfig(), layer)
+    tasks_for(study, params, network_per_level=True)  # bad task names fail before training
+    seed = (params.seeds or study.profile.seeds)[0]
+    return [_make(study, params, "early_stopping" if layer == "fc6" else f"early_stopping:{layer}",
+                  early_stopping_levels(study, layer, seed, iterations), network_per_level=True)
+            for layer in params.layers]
+
+
+def _first_stage_levels(study: Study, task: str) -> list[Level]:
+    """The levels of Table 6's first search stage (from Deep Standard), as run_optimized
+    builds them; the later stages start from a choice by CV score, so only the notebook
+    knows them."""
+    cands = [STANDARD] + [c for c in optimized_candidates(study, task) if c != STANDARD]
+    return [Level(c.label(), i, c) for i, c in enumerate(cands)]
 
 
 # ---------------------------------------------------------------- Table 6

@@ -24,10 +24,12 @@ from typing import Any, TextIO
 
 from . import params as params_mod
 from . import report
-from .cache import check_writable
+from .cache import check_writable, default_root
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_KERNELS = ("python3", "transferlab")
+# Notebooks that read the other notebooks' claims.csv (factors.claims_summary).
+READS_SIBLINGS = ("09_optimized",)
 
 
 def default_notebooks_dir() -> Path:
@@ -289,6 +291,64 @@ def plan(
     return jobs
 
 
+def study_plan(jobs: Sequence[Job]):
+    """The expensive units (transferlab.plan) the notebooks of `jobs` will need."""
+    from . import plan as plan_mod
+
+    return plan_mod.build((job.name, params_mod.validate(job.name, job.parameters)) for job in jobs)
+
+
+def compute_plan(jobs: Sequence[Job], cluster, progress_bar: bool = True,
+                 stderr: TextIO | None = None) -> None:
+    """Fill the cache with what `jobs` need, on the Dask cluster `cluster` (a ClusterConfig)."""
+    from . import parallel
+
+    stderr = stderr or sys.stderr
+    units = study_plan(jobs)
+    print(f"plan: {len(units.pending)} of {len(units.units)} units to compute", file=stderr)
+    if not units.pending:
+        return  # warm: no cluster to start
+    with parallel.connect(cluster, default_root().resolve(), stderr) as client:
+        failures = parallel.execute(units, client, progress_bar, stderr)
+    for line in failures[:10]:
+        print(f"unit failed (its notebook will compute it): {line}", file=stderr)
+    if len(failures) > 10:
+        print(f"... and {len(failures) - 10} more failed units", file=stderr)
+
+
+def run_jobs(jobs: Sequence[Job], kernel: str, cwd: Path, at_once: int = 1,
+             log_output: bool = True, progress_bar: bool = True,
+             stderr: TextIO | None = None) -> list[report.RunRecord]:
+    """Run the notebooks of `jobs`, `at_once` at a time; their records in the order of `jobs`.
+
+    Several at a time, their cell output and progress bars would interleave: each says only
+    when it starts and ends.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    stderr = stderr or sys.stderr
+    quiet = at_once > 1
+
+    def one(i: int, job: Job) -> report.RunRecord:
+        print(f"[{i}/{len(jobs)}] {job.name} ({job.parameters['profile']}, kernel {kernel})",
+              file=stderr)
+        record = run_job(job, kernel, cwd, log_output and not quiet, progress_bar and not quiet)
+        if record.status != "ok":
+            print(f"FAILED {job.name}: {record.error}", file=stderr)
+        elif quiet:
+            print(f"done {job.name} ({record.seconds:.0f} s)", file=stderr)
+        return record
+
+    # A notebook that reads its siblings' reports runs once they are all written.
+    first = [(i, j) for i, j in enumerate(jobs, 1) if j.name not in READS_SIBLINGS]
+    last = [(i, j) for i, j in enumerate(jobs, 1) if j.name in READS_SIBLINGS]
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        done = dict(zip([i for i, _ in first], pool.map(one, *zip(*first, strict=True)),
+                        strict=True)) if first else {}
+    done |= {i: one(i, j) for i, j in last}
+    return [done[i] for i in sorted(done)]
+
+
 def run_study(
     profile: str,
     only: Sequence[str] = (),
@@ -300,23 +360,30 @@ def run_study(
     progress_bar: bool = True,
     stderr: TextIO | None = None,
     overrides: dict[str, Any] | None = None,
+    workers: int | None = 0,
+    scheduler: str | None = None,
 ) -> list[report.RunRecord]:
     """Run the profile's notebooks (or those in `only`) into out/<profile>/ and index them.
 
-    Returns the records of the notebooks run now; failures are also named on `stderr`.
+    `workers` 0 (and no `scheduler`): each notebook computes what it needs, one after the
+    other. Otherwise the plan's units are computed first on Dask (`workers` local processes,
+    None: one per core; or the cluster at `scheduler`), then the notebooks run several at a
+    time and read the cache. Returns the records of the notebooks run now; failures are also
+    named on `stderr`.
     """
+    from .parallel import ClusterConfig, cores
+
     stderr = stderr or sys.stderr
+    cluster = ClusterConfig(workers, scheduler)
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     jobs = plan(profile, only, out, notebooks_dir, params_dir, overrides, stderr)
     kernel_name = resolve_kernel(kernel)
     profile_dir = Path(out).resolve() / profile
-    records = []
-    for i, job in enumerate(jobs, 1):
-        print(f"[{i}/{len(jobs)}] {job.name} ({profile}, kernel {kernel_name})", file=stderr)
-        record = run_job(job, kernel_name, notebooks_dir.resolve(), log_output, progress_bar)
-        records.append(record)
-        if record.status != "ok":
-            print(f"FAILED {job.name}: {record.error}", file=stderr)
+    if not cluster.serial:
+        compute_plan(jobs, cluster, progress_bar, stderr)
+    at_once = 1 if cluster.serial else max(1, min(len(jobs), cluster.workers or cores()))
+    records = run_jobs(jobs, kernel_name, notebooks_dir.resolve(), at_once, log_output,
+                       progress_bar, stderr)
     every = [nb.stem for nb in find_notebooks(notebooks_dir)]
     indexed = report.collect(profile_dir, every)
     report.write_tables(profile_dir, indexed)

@@ -1,0 +1,158 @@
+"""Executing a plan (transferlab.plan) on Dask distributed: a local cluster or an existing one.
+
+Local: a `LocalCluster` of single-threaded worker processes, one per core (torch and
+scikit-learn then never fight over threads), loopback only. Existing: `--scheduler
+tcp://HOST:PORT`, unreachable within `CONNECT_TIMEOUT_S` -> an error naming the address,
+before anything is computed. Every worker must see the cache folder: a probe file written
+by the runner is read back on every worker first.
+
+Each unit is one Dask task depending on the tasks of its units; a worker that dies mid-unit
+has its task run again elsewhere (Dask's rescheduling), and the cache's lock per key keeps two
+workers (or two runners) from computing one entry twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from .plan import KINDS, Plan, run_unit
+
+CONNECT_TIMEOUT_S = 5
+# Exceptions of a unit are retried too (a worker short of memory, a flaky shared disk).
+RETRIES = 2
+
+
+class SchedulerUnreachable(ValueError):
+    """The Dask scheduler of --scheduler did not answer."""
+
+
+class CacheNotShared(ValueError):
+    """Some worker cannot read the cache folder the runner writes."""
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where the plan runs: `workers` local processes, or the cluster at `scheduler`."""
+
+    workers: int | None = None  # None: one per core
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 0:
+            raise ValueError(f"workers={self.workers!r} must be >= 0 (0: serial, no Dask)")
+        if self.scheduler is not None and "://" not in self.scheduler:
+            raise ValueError(f"scheduler={self.scheduler!r} must be an address like "
+                             "tcp://HOST:8786")
+
+    @property
+    def serial(self) -> bool:
+        return self.scheduler is None and self.workers == 0
+
+    def n_local(self) -> int:
+        return self.workers if self.workers is not None else cores()
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def worker_env(cache_root: Path) -> dict[str, str]:
+    """Environment of local workers: one thread each, the runner's cache."""
+    return {"TRANSFERLAB_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1", "TRANSFERLAB_CACHE": str(cache_root)}
+
+
+@contextlib.contextmanager
+def connect(config: ClusterConfig, cache_root: Path, stderr: TextIO | None = None) -> Iterator:
+    """A Dask `Client` of the configured cluster, closed (local cluster included) on exit."""
+    from distributed import Client, LocalCluster
+
+    stderr = stderr or sys.stderr
+    if config.scheduler:
+        try:
+            client = Client(config.scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            raise SchedulerUnreachable(
+                f"cannot reach the Dask scheduler at {config.scheduler} (--scheduler) within "
+                f"{CONNECT_TIMEOUT_S} s: {err}. Start one with `dask scheduler` and workers with "
+                f"`dask worker {config.scheduler}`, or drop --scheduler for a local cluster"
+            ) from None
+        with client:
+            check_shared_cache(client, cache_root)
+            yield client
+        return
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO: every connection
+    cluster = LocalCluster(n_workers=config.n_local(), threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                           silence_logs=logging.ERROR, env=worker_env(cache_root))
+    with cluster, Client(cluster) as client:
+        print(f"Dask: {config.n_local()} local workers; dashboard {cluster.dashboard_link}",
+              file=stderr)
+        yield client
+
+
+def check_shared_cache(client, cache_root: Path) -> None:
+    """Every worker reads back a probe file the runner wrote into the cache folder."""
+    token = uuid.uuid4().hex
+    probe = Path(cache_root) / f".probe-shared-{token}"
+    probe.write_text(token)
+    try:
+        seen = client.run(_read_probe, str(probe))
+    finally:
+        probe.unlink(missing_ok=True)
+    blind = sorted(w for w, text in seen.items() if text != token)
+    if blind:
+        raise CacheNotShared(
+            f"workers {blind} cannot read the cache folder {cache_root}: every worker must see "
+            "it at the same path (a shared file system; set TRANSFERLAB_CACHE on the runner "
+            "and the workers to that path)")
+
+
+def _read_probe(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as err:
+        return f"unreadable: {err}"
+
+
+def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = None) -> list[str]:
+    """Compute the plan's pending units on the cluster of `client`; the failures, one line each.
+
+    A unit that fails (after its retries) is reported and its dependents are skipped; the
+    notebooks then compute (and report) what is missing.
+    """
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    todo = plan.todo()
+    futures = {}
+    for unit in todo:
+        deps = [futures[d] for d in unit.deps if d in futures]
+        futures[unit.id] = client.submit(run_unit, unit, *deps, key=unit.id, pure=False,
+                                         retries=RETRIES)
+    total = Counter(u.kind for u in todo)
+    done: Counter = Counter()
+    failures = []
+    bar = tqdm(total=len(todo), desc="plan", unit="unit", disable=not progress, file=stderr)
+    with bar:
+        for fut in as_completed(list(futures.values())):
+            kind = plan.units[fut.key].kind
+            if fut.status == "error":
+                failures.append(f"{fut.key}: {type(fut.exception()).__name__}: {fut.exception()}")
+            done[kind] += 1
+            bar.set_postfix_str(" ".join(f"{k} {done[k]}/{total[k]}" for k in KINDS if total[k]))
+            bar.update()
+    return failures

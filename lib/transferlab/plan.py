@@ -1,0 +1,339 @@
+"""The plan of a run: every expensive unit the selected notebooks will need, before any compute.
+
+Units, in dependency order: `world` (one split of a task, rendered), `network` (a source
+network with its snapshots), `finetune` (a network fine-tuned on a target task), `features`
+(one network's features of every split of a task) and `score` (one cell of a grid: probe or
+retrieval score of a representation on a task and seed). They come from the notebooks' own
+grids (`factors.grids`), so the plan computes exactly the cells the notebooks then read.
+
+Each unit has a cache key where it is known before anything is trained (world splits,
+networks, scores; fine-tunes and features are keyed by trained weights): a unit whose entry is
+stored is not computed again, and a keyless unit only when something that needs it is.
+Executing a unit (`run_unit`) builds the notebook's `Study` and calls it, so the cache,
+not the plan, decides what is computed: a plan that missed a cell costs time, never results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+from . import compute, networks
+from . import params as P
+from .cache import Cache, config_key
+from .study import FC_LAYERS, STANDARD, Representation, Study
+
+KINDS = ("world", "network", "finetune", "features", "score")
+# The cache kind and codec of the units whose key is known before compute.
+STORED = {"world": ("world", "arrays"), "network": ("network", "torch"), "score": ("scores", "json")}
+# Notebooks that show their source networks' table (factors.network_table).
+NETWORK_TABLES = (P.WorldParams, P.WidthParams, P.DepthParams, P.SourceTaskParams, P.DataSizeParams)
+# Estimates only, from BENCHMARKS.md (one core, bf16): training ~290 GFLOP/s, extraction
+# alike; the world renders ~7,000 images of 32 px a second.
+GFLOPS_PER_CORE = 250.0
+RENDER_SECONDS_PER_KPIXEL = 1.4e-4
+PROBE_SECONDS = 0.3
+JITTERS = 12
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What builds a notebook's `Study` on any machine (notebooks sharing it share units)."""
+
+    profile: str
+    world_seed: int = 0
+    data_root: str = ""
+    weights: str = ""
+    tasks: tuple[str, ...] = ()  # the real profile's datasets; () for the embedded world
+
+    @classmethod
+    def of(cls, params) -> StudySpec:
+        real = params.profile == "real"
+        return cls(params.profile, params.world_seed, params.data_root, params.weights,
+                   tuple(params.tasks) if real else ())
+
+    def build(self) -> Study:
+        from . import factors
+
+        return factors.study_for(P.CommonParams(**asdict(self)), progress=False)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One expensive, cached computation; `args` as `run_unit` takes them for its kind."""
+
+    id: str
+    kind: str
+    spec: StudySpec
+    args: tuple
+    deps: tuple[str, ...] = ()
+    key: str | None = None  # cache key, where known before compute
+    cost_s: float = 0.0  # estimated seconds on one core
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "key": self.key, "deps": list(self.deps),
+                "cost_s": round(self.cost_s, 2)}
+
+
+@dataclass
+class Plan:
+    """The units of a run in dependency order, and which of them are still to compute."""
+
+    units: dict[str, Unit] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)
+
+    def todo(self) -> list[Unit]:
+        return [u for u in self.units.values() if u.id in self.pending]
+
+    def summary(self) -> str:
+        """One line per kind: units, stored, to compute, estimated core-minutes to compute."""
+        lines = [f"{'kind':<9} {'units':>6} {'stored':>7} {'to compute':>11} {'est. core-min':>14}"]
+        for kind in KINDS:
+            units = [u for u in self.units.values() if u.kind == kind]
+            todo = [u for u in units if u.id in self.pending]
+            stored = sum(u.key is not None and u.id not in self.pending for u in units)
+            minutes = sum(u.cost_s for u in todo) / 60
+            lines.append(f"{kind:<9} {len(units):>6} {stored:>7} {len(todo):>11} {minutes:>14.1f}")
+        total = sum(u.cost_s for u in self.todo()) / 60
+        lines.append(f"{'total':<9} {len(self.units):>6} {'':>7} {len(self.pending):>11} {total:>14.1f}")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps([{**u.as_dict(), "pending": u.id in self.pending}
+                           for u in self.units.values()], indent=1)
+
+
+# ---------------------------------------------------------------- building
+
+
+def build(notebooks: Iterable[tuple[str, Any]], cache: Cache | None = None) -> Plan:
+    """The plan of (notebook name, checked parameters) pairs; nothing is computed."""
+    builder = _Builder()
+    for name, params in notebooks:
+        builder.notebook(name, params)
+    plan = Plan(builder.units)
+    plan.pending = _pending(plan, cache or Cache())
+    return plan
+
+
+def _pending(plan: Plan, cache: Cache) -> set[str]:
+    """Units to compute: keyed ones not stored, keyless ones that something pending needs."""
+    needed_by: dict[str, list[str]] = {}
+    for u in plan.units.values():
+        for d in u.deps:
+            needed_by.setdefault(d, []).append(u.id)
+    pending: set[str] = set()
+    for u in reversed(list(plan.units.values())):  # dependents come after their dependencies
+        if u.key is not None:
+            if not cache.has_key(*_stored(u)):
+                pending.add(u.id)
+        elif any(d in pending for d in needed_by.get(u.id, ())):
+            pending.add(u.id)
+    return pending
+
+
+def _stored(u: Unit) -> tuple[str, str, str]:
+    kind, codec = STORED[u.kind]
+    return kind, u.key, codec
+
+
+def planned_iterations(study: Study) -> list[int] | None:
+    """The snapshot iterations of every source network, known without training when the
+    profile trains by steps (None: only a trained network knows them)."""
+    train = getattr(study.profile, "train", None)
+    if study.profile.name == "real" or train is None or train.steps is None:
+        return None
+    return train.snapshot_iterations(train.steps)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.units: dict[str, Unit] = {}
+        self.studies: dict[StudySpec, Study] = {}
+
+    def _add(self, unit: Unit) -> str:
+        self.units.setdefault(unit.id, unit)
+        return unit.id
+
+    def notebook(self, name: str, params) -> None:
+        from . import factors
+
+        spec = StudySpec.of(params)
+        study = self.studies.get(spec) or self.studies.setdefault(spec, spec.build())
+        real = study.profile.name == "real"
+        if type(params) in NETWORK_TABLES and not real:
+            for seed in params.seeds or study.profile.seeds:
+                for lv in factors.network_levels(params, study):
+                    self.network(spec, study, lv.rep, lv.rep.source, seed)
+        for grid in factors.grids(params, study, planned_iterations(study)):
+            for seed in grid.seeds:
+                for lv in grid.levels:
+                    for task in grid.tasks:
+                        self.score(spec, study, lv.rep, task, seed)
+
+    # -------------------------------------------------------------- one kind each
+
+    def world(self, spec: StudySpec, study: Study, task: str, split: str) -> str:
+        from .world import data_id
+
+        w = study.world
+        n = w.split_size(task, split)
+        return self._add(Unit(f"world:{task}/{split}{_tag(spec)}", "world", spec, (task, split),
+                              key=config_key("world", data_id(task, w, split)),
+                              cost_s=n * w.size ** 2 / 1000 * RENDER_SECONDS_PER_KPIXEL))
+
+    def network(self, spec: StudySpec, study: Study, rep: Representation, source: str,
+                seed: int) -> str | None:
+        if study.profile.name == "real":
+            return None  # torchvision's networks: trained elsewhere
+        net_cfg, train_cfg, data = network_config(study, source, rep.width, rep.depth,
+                                                  rep.fraction, seed)
+        flops = _flops(net_cfg)
+        args = (source, rep.width, rep.depth, rep.fraction, seed)
+        self.world(spec, study, source, "test")  # its top-1 in the notebooks' network tables
+        return self._add(Unit(
+            f"network:{source}/{rep.width}/d{rep.depth}/data{rep.fraction:g}/seed{seed}{_tag(spec)}",
+            "network", spec, args, (self.world(spec, study, source, "train"),),
+            key=config_key("network", {"net": net_cfg, "train": train_cfg, "data": data,
+                                       "compute": compute.precision_id()}),
+            cost_s=3 * flops * train_cfg.steps * train_cfg.batch_size / 1e9 / GFLOPS_PER_CORE))
+
+    def _model(self, spec: StudySpec, study: Study, rep: Representation, source: str,
+               task: str, seed: int) -> str | None:
+        """The unit that makes the weights behind `rep` for `task`: its network or fine-tune."""
+        net = self.network(spec, study, rep, source, seed)
+        if not rep.finetune:
+            return net
+        base = Representation(source=source, width=rep.width, depth=rep.depth,
+                              fraction=rep.fraction, checkpoint=rep.checkpoint,
+                              finetune=rep.finetune)
+        splits = ["train"] + (["extra"] if rep.finetune == "target+extra" else [])
+        deps = [net] + [self.world(spec, study, task, s) for s in splits]
+        ft = study.profile.finetune
+        flops = _flops(networks.NetConfig(width=rep.width, depth=rep.depth,
+                                          input_size=study.input_size))
+        return self._add(Unit(f"finetune:{base.label()}/{task}/seed{seed}{_tag(spec)}", "finetune",
+                              spec, (base, task, seed), tuple(d for d in deps if d),
+                              cost_s=3 * flops * ft.steps * ft.batch_size / 1e9 / GFLOPS_PER_CORE))
+
+    def features(self, spec: StudySpec, study: Study, rep: Representation, task: str,
+                 seed: int) -> str:
+        base = feature_rep(rep)
+        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
+        deps = [self._model(spec, study, base, s, task, seed) for s in sources]
+        splits = [] if study.profile.name == "real" else _splits(task)  # real: its own loader
+        deps += [self.world(spec, study, task, s) for s in splits]
+        n = sum(study.world.split_size(task, s) for s in splits)
+        flops = _flops(networks.NetConfig(width=rep.width, depth=rep.depth,
+                                          input_size=study.input_size))
+        return self._add(Unit(f"features:{base.label()}/p{base.pooling}/{task}/seed{seed}{_tag(spec)}",
+                              "features",
+                              spec, (base, task, seed), tuple(d for d in deps if d),
+                              cost_s=len(sources) * JITTERS * n * flops / 1e9 / GFLOPS_PER_CORE))
+
+    def score(self, spec: StudySpec, study: Study, rep: Representation, task: str,
+              seed: int) -> str:
+        deps = (self.features(spec, study, rep, task, seed),)
+        return self._add(Unit(f"score:{rep.label()}/{task}/seed{seed}{_tag(spec)}", "score", spec,
+                              (rep, task, seed), deps, key=score_key(study, rep, task, seed),
+                              cost_s=PROBE_SECONDS))
+
+
+def feature_rep(rep: Representation) -> Representation:
+    """The representation whose features stand for `rep`'s: Study extracts every layer of the
+    standard network in one entry per pooling, and the FC layers of any other network in
+    one entry (Study._layers); PCA and spatial search work on those features."""
+    plain = replace(rep, pca_dim=None, spatial=False)
+    if replace(plain, layer="fc6", pooling=1) == STANDARD or plain.layer in FC_LAYERS:
+        return replace(plain, layer="fc6")
+    return plain
+
+
+@lru_cache(maxsize=64)
+def _flops(cfg: networks.NetConfig) -> int:
+    return networks.complexity(cfg)["flops"]  # builds the network: once per shape
+
+
+def _tag(spec: StudySpec) -> str:
+    """Units of another drawn world (or real data) apart from those of the default one."""
+    return "" if spec == StudySpec(spec.profile) else f"@{abs(hash(spec)) % 10**8}"
+
+
+def _splits(task: str) -> list[str]:
+    from .world import CLASSIFICATION_SPLITS, RETRIEVAL_SPLITS, TASKS
+
+    return list(RETRIEVAL_SPLITS if TASKS[task].kind == "retrieval" else CLASSIFICATION_SPLITS)
+
+
+# ---------------------------------------------------------------- cache keys
+
+# These mirror how Study keys its networks (Study._train) and scores (Study.evaluate);
+# tests/test_plan.py checks them against the entries a Study writes.
+
+
+def network_config(study: Study, source: str, width: str, depth: int, fraction: float,
+                   seed: int) -> tuple[networks.NetConfig, Any, dict]:
+    from .world import TASKS, data_id
+
+    net_cfg = networks.NetConfig(width=width, depth=depth, n_classes=TASKS[source].n_classes,
+                                 input_size=study.input_size)
+    train_cfg = replace(study.profile.train, seed=seed, data_fraction=fraction)
+    return net_cfg, train_cfg, data_id(source, study.world, "train")
+
+
+def score_key(study: Study, rep: Representation, task: str, seed: int) -> str | None:
+    """The cache key of `study.evaluate(rep, task, seed)`, or None where it needs weights."""
+    its = planned_iterations(study)
+    if its is None:
+        return None
+    from .world import data_id
+
+    models = []
+    for source in (("objects", "scenes") if rep.source == "concat" else (rep.source,)):
+        net_cfg, train_cfg, data = network_config(study, source, rep.width, rep.depth,
+                                                  rep.fraction, seed)
+        net = config_key("network", {"net": net_cfg, "train": train_cfg, "data": data,
+                                     "compute": compute.precision_id()})
+        last = rep.checkpoint is None or rep.checkpoint == len(its) - 1
+        model = {"network": net, "iteration": None if last else its[rep.checkpoint]}
+        if rep.finetune:
+            model |= {"finetune": rep.finetune, "task": task, "ft": asdict(study.profile.finetune)}
+        models.append(model)
+    return config_key("scores", {"models": models, **data_id(task, study.world), "rep": asdict(rep),
+                                 "seed": seed, "probe": asdict(replace(study.profile.probe, seed=seed)),
+                                 "n_boot": study.profile.n_boot})
+
+
+# ---------------------------------------------------------------- executing one unit
+
+
+@lru_cache(maxsize=4)
+def _study(spec: StudySpec) -> Study:
+    """One Study per process and spec: networks and tasks loaded once per worker."""
+    return spec.build()
+
+
+def run_unit(unit: Unit, *deps: Any) -> tuple[str, str]:
+    """Compute one unit through its notebook's Study (and so through the cache).
+
+    `deps` are the results of the units it depends on: Dask passes them only to order the
+    work; everything a unit reads comes from the cache.
+    """
+    study = _study(unit.spec)
+    if unit.kind == "world":
+        from .world import load_split
+
+        load_split(*unit.args, study.world, study.cache)
+    elif unit.kind == "network":
+        study.network(*unit.args)
+    elif unit.kind == "finetune":
+        rep, task, seed = unit.args
+        study._model(rep, rep.source, task, seed)  # the fine-tuned weights, cached
+    elif unit.kind == "features":
+        study.split_features(*unit.args)
+    else:
+        study.evaluate(*unit.args)
+    return unit.id, unit.kind

@@ -1,0 +1,106 @@
+"""The plan: its units match what the notebooks compute, its keys what the Study stores."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import replace
+
+import pytest
+from transferlab import factors, plan, runner
+from transferlab import params as P
+from transferlab.__main__ import main
+from transferlab.cache import Cache
+from transferlab.study import STANDARD, Study
+
+
+def _plan(only, tmp_path, cache=None):
+    jobs = runner.plan("smoke", only, tmp_path / "r")
+    return jobs, plan.build(((j.name, P.validate(j.name, j.parameters)) for j in jobs), cache)
+
+
+def test_plan_of_every_notebook_counts_units_per_kind(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    _, units = _plan([], tmp_path)
+    kinds = {k: sum(u.kind == k for u in units.units.values()) for k in plan.KINDS}
+    # Every source network the notebooks train is one unit, however many notebooks use it.
+    nets = {u.args for u in units.units.values() if u.kind == "network"}
+    assert ("objects", "medium", 5, 1.0, 0) in nets and ("hybrid", "medium", 5, 1.0, 0) in nets
+    assert kinds["network"] == len(nets) and kinds["score"] > kinds["features"] > kinds["network"]
+    assert units.pending == set(units.units)  # a cold cache: everything to compute
+    for u in units.units.values():  # dependencies come first
+        assert all(list(units.units).index(d) < list(units.units).index(u.id) for d in u.deps)
+    text = units.summary()
+    assert text.splitlines()[0].split()[:4] == ["kind", "units", "stored", "to"]
+    assert all(k in text for k in plan.KINDS)
+
+
+def test_early_stopping_levels_from_the_profile_match_the_trained_network(tmp_path, one_thread):
+    study = Study("smoke", cache=Cache(tmp_path), progress=False)
+    planned = plan.planned_iterations(study)
+    assert planned == study.checkpoint_iterations(0)
+    params = P.validate("03_early_stopping", {"profile": "smoke"})
+    assert factors.grids(params, study, planned) == factors.grids(params, study)
+
+
+def test_predicted_keys_are_the_entries_the_study_writes(tmp_path, one_thread):
+    """The plan's cache keys mirror Study's: a drift here would make warm runs recompute."""
+    study = Study("smoke", cache=Cache(tmp_path), progress=False)
+    reps = [STANDARD, replace(STANDARD, checkpoint=0), replace(STANDARD, layer="fc7", finetune="target"),
+            replace(STANDARD, source="concat")]
+    for rep in reps:
+        study.evaluate(rep, "rooms", 0)
+        assert study.cache.has_key("scores", plan.score_key(study, rep, "rooms", 0), "json"), rep
+    spec = plan.StudySpec("smoke")
+    builder = plan._Builder()
+    builder.studies[spec] = study
+    net = builder.units[builder.network(spec, study, STANDARD, "objects", 0)]
+    assert net.key == study.network("objects").key
+
+
+def test_warm_cache_leaves_nothing_pending(tmp_path, monkeypatch, one_thread):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    _, units = _plan(["07_fine_tuning"], tmp_path)
+    for u in units.todo():
+        plan.run_unit(u)
+    _, again = _plan(["07_fine_tuning"], tmp_path)
+    assert again.pending == set() and len(again.units) == len(units.units)
+
+
+def test_cli_plan_prints_and_computes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    assert main(["run", "--profile", "smoke", "--only", "width", "--out", str(tmp_path / "r"),
+                 "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "network   todo   network:objects/tiny/d5/data1/seed0  key=" in out
+    assert "plan of 1 notebooks, profile smoke:" in out and out.rstrip().splitlines()[-1].startswith("total")
+    assert not (tmp_path / "r").exists()
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def _slow_entry(root: str, log: str) -> None:
+    import os
+    import time
+
+    os.environ["TRANSFERLAB_CACHE_LOG"] = log
+    Cache(root).get_or_compute("demo", {"x": 1}, lambda: (time.sleep(1.0), {"v": [1]})[1], "json")
+
+
+def test_one_entry_is_computed_once_by_two_processes(tmp_path):
+    log = tmp_path / "computed.log"
+    procs = [mp.get_context("spawn").Process(target=_slow_entry, args=(str(tmp_path / "c"), str(log)))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(log.read_text().splitlines()) == 1
+    assert Cache(tmp_path / "c").load("demo", {"x": 1}, "json") == {"v": [1]}
+
+
+@pytest.mark.parametrize("bad", [{"workers": -1}, {"scheduler": "localhost:8786"}])
+def test_cluster_config_names_the_bad_parameter(bad):
+    from transferlab.parallel import ClusterConfig
+
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ClusterConfig(**bad)
