@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import socket
 from dataclasses import replace
@@ -18,7 +19,8 @@ import yaml
 from scipy.io import savemat
 from torchvision.datasets import Flowers102
 from torchvision.models.feature_extraction import create_feature_extractor
-from transferlab import factors, features, params, runner
+from transferlab import factors, features, params, results, runner
+from transferlab.cache import Cache
 from transferlab.real import DatasetNotFound, WeightsNotFound
 from transferlab.real.study import (
     REAL_DEPTHS,
@@ -185,8 +187,11 @@ def test_features_match_a_direct_forward_of_the_normalized_image(scores, data_ro
     """RealModel normalizes itself and wants [0, 1] input: the study must feed it pixels / 255.
     The images are one flat colour, so all 12 jitters equal the plain 224 px crop."""
     study = RealStudy(data_root, str(weights), progress=False)
-    image = study.task("ukbench").images["query"][0]
     model = study.model(STANDARD, "objects")
+    stored = study.task("ukbench").images["query"]
+    assert stored.shape[1:] == (40, 40, 3)  # 40 x 30 px files: kept small, not at 256 px
+    image = study.view(stored[:1], model)[0]
+    assert image.shape == (256, 256, 3)
     x = torch.from_numpy(np.array(image[:224, :224], np.float32) / 255).permute(2, 0, 1)[None]
     fx = create_feature_extractor(model.module, return_nodes=model.return_nodes)
     with torch.no_grad():
@@ -205,7 +210,7 @@ def test_concat_and_sources_from_a_mapping_file(scores, data_root, weights, tmp_
     one = study.raw_features(STANDARD, "ukbench", "query", 0)
     np.testing.assert_array_equal(both, np.concatenate([one, one], axis=1))
     assert study.resolve(replace(STANDARD, fraction=0.5), "objects") == ("alexnet", str(weights))
-    with pytest.raises(ValueError, match="hybrid AlexNet checkpoint.*places"):
+    with pytest.raises(ValueError, match="hybrid alexnet checkpoint.*places"):
         study.check(replace(STANDARD, source="hybrid"))
     with pytest.raises(ValueError, match=r"fraction=0\.25 has no checkpoint \(given: \[0\.5\]\)"):
         study.check(replace(STANDARD, fraction=0.25))
@@ -247,8 +252,8 @@ def test_real_depths_and_layers():
     assert [lv.label for lv in levels] == ["5", "8", "10", "13", "16"]
     assert levels[-1].rep.depth == 16 and levels[-1].rep.label() == "objects/medium/d16/fc6"
     assert RealRepresentation(depth=16, layer="conv16").layer == "conv16"
-    with pytest.raises(ValueError, match="depth=7 has no torchvision network"):
-        RealRepresentation(depth=7)
+    with pytest.raises(ValueError, match="depth=0 must be an integer >= 1"):
+        RealRepresentation(depth=0)
     with pytest.raises(ValueError, match="layer='conv9' is not one of"):
         RealRepresentation(depth=8, layer="conv9")
     with pytest.raises(ValueError, match="pooling=4"):
@@ -339,3 +344,73 @@ def test_batch_run_skips_what_the_real_backend_cannot_do_and_refuses_it_by_name(
         runner.plan("real", only=["width"], out=tmp_path / "r", overrides=overrides)
     with pytest.raises(ValueError, match="needs data_root"):
         runner.plan("real", only=["layer"], out=tmp_path / "r")
+
+
+# ---------------------------------------------------------------- any torchvision network
+
+
+def test_depth_levels_name_architectures_of_the_weights_file(env, data_root, weights, tmp_path):
+    study = RealStudy(data_root, str(weights), progress=False)
+    with pytest.raises(ValueError, match=r"depth=7 has no network here; depth levels .*"
+                                         r"\{5: 'alexnet', 8: 'vgg11'.*depths: \{18: resnet18"):
+        study.check(RealRepresentation(depth=7))
+    mapping = tmp_path / "w.yaml"
+    mapping.write_text(f"objects: {weights}\ndepths: {{18: resnet18, 50: resnet50}}\n")
+    parsed = RealWeights.parse(mapping)
+    assert parsed.depth_archs() == {5: "alexnet", 18: "resnet18", 50: "resnet50"}
+    study = RealStudy(data_root, str(mapping), progress=False)
+    levels = depth_levels([5, 18])
+    assert study.resolve(levels[1].rep, "objects") == ("resnet18", "imagenet")
+    assert study.resolve(levels[0].rep, "objects") == ("alexnet", str(weights))
+    with pytest.raises(WeightsNotFound, match="resnet18 .*allow_download=True"):
+        study.check(levels[1].rep)  # not in this hub cache: said before any compute
+    for text, match in (("depths: {18: resnet19}", r"depths\[18\]='resnet19' is not a torchvision"),
+                        ("depths: [resnet18]", "depths must map a depth level"),
+                        ("arch: alexnett", "arch='alexnett' is not a torchvision classifier"),
+                        ("arch: [x", "is not valid YAML")):
+        mapping.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            RealWeights.parse(mapping)
+    assert RealWeights.parse("resnet50") == RealWeights(arch="resnet50")
+
+
+@pytest.fixture(scope="module")
+def resnet_weights(tmp_path_factory) -> Path:
+    """A random ResNet-18 checkpoint and the weights file that names its architecture."""
+    folder = tmp_path_factory.mktemp("resnet")
+    torch.manual_seed(0)
+    torch.save(tvm.resnet18(num_classes=10).state_dict(), folder / "resnet18_mine.pth")
+    (folder / "weights.yaml").write_text("arch: resnet18\nobjects: resnet18_mine.pth\n")
+    return folder / "weights.yaml"
+
+
+def test_a_resnet_runs_the_layer_and_source_notebooks_levels(env, data_root, resnet_weights):
+    study = RealStudy(data_root, str(resnet_weights), tasks=("flowers102",), progress=False)
+    table = study.run("layer", factors.layer_levels([]))
+    assert list(table.level) == LAYERS and table.score.notna().all()
+    assert table.weights.str.fullmatch(r"resnet18/resnet18_mine-[0-9a-f]{12}").all()
+    fc6, fc7 = (study.raw_features(replace(STANDARD, layer=n), "flowers102", "test", 0)
+                for n in ("fc6", "fc7"))
+    assert fc6.shape == (9, 512)
+    np.testing.assert_array_equal(fc6, fc7)  # one Linear head: the same pooled penultimate
+    assert study.feature_dim() == 512
+    assert study.feature_dim(replace(STANDARD, layer="conv4", pooling=2)) == 256 * 4
+    with pytest.raises(ValueError, match="scenes resnet18 checkpoint"):
+        study.check(replace(STANDARD, source="scenes"))
+
+
+def test_results_name_the_weights(scores, data_root, weights):
+    study = RealStudy(data_root, str(weights), tasks=("flowers102",), progress=False)
+    table = study.run("layer", factors.layer_levels(["fc6", "fc7"]))
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    assert set(table.weights) == {f"alexnet/alexnet_random-{digest}"}
+    assert list(results.without_replicates(table).columns)[-1] == "weights"
+
+
+def test_progress_bars_on_decoding_and_features(env, data_root, weights, tmp_path, capfd):
+    study = RealStudy(data_root, str(weights), tasks=("ukbench",), progress=True,
+                      image_cache=tmp_path / "images", cache=Cache(tmp_path / "cache"))
+    study.raw_features(replace(STANDARD, layer="conv2"), "ukbench", "query", 0)
+    err = capfd.readouterr().err
+    assert "decoding ukbench/train at 40 px: 100%" in err  # database and query: the same files
+    assert "features ukbench/query alexnet/alexnet_random-" in err and "16/16" in err

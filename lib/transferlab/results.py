@@ -25,7 +25,12 @@ COLUMNS: dict[str, str] = {
     "cv_score": "float64",  # cross-validated score on the training split (NaN if not computed)
     "seed": "int64",
     "representation": "object",  # e.g. "objects/medium/d5/fc6/p1"
+    "weights": "object",  # which weights made the features: "embedded" (the world's own
+    # networks) or, on the real profile, arch/weights, e.g. "alexnet/IMAGENET1K_V1"
 }
+
+# Filled in where a table lacks them (tables written before the column existed, by hand).
+DEFAULTS = {"weights": "embedded"}
 
 
 # Optional, in memory only (never in results.csv): each cell's score on the bootstrap
@@ -54,6 +59,7 @@ def frame(rows: Iterable[dict]) -> pd.DataFrame:
 
 def validate(df: pd.DataFrame) -> pd.DataFrame:
     """Check the columns and cast them to the schema's types (replicates, if any, kept)."""
+    df = df.assign(**{c: v for c, v in DEFAULTS.items() if c not in df.columns})
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"results table lacks columns {missing}; the schema is {list(COLUMNS)}")

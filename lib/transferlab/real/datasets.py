@@ -607,7 +607,8 @@ def decode(item: Item, size: int) -> np.ndarray:
         return np.asarray(im.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-def _resize_array(img: np.ndarray, size: int) -> np.ndarray:
+def resize(img: np.ndarray, size: int) -> np.ndarray:
+    """A uint8 (H, W, 3) image squashed to (size, size, 3), bilinear (as `decode`)."""
     from PIL import Image
 
     return np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
@@ -715,7 +716,7 @@ def _write_entry(folder: Path, layout: Layout, size: int, workers: int, progress
 
             def fill(i: int, src=src, mm=mm) -> None:
                 if isinstance(src, np.ndarray):
-                    mm[i] = _resize_array(src[i], size)
+                    mm[i] = resize(src[i], size)
                 elif src[i] in done:
                     other, j = done[src[i]]
                     mm[i] = other[j]

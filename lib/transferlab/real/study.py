@@ -7,12 +7,17 @@ after the features -- probes, retrieval, metrics, bootstrap, results rows -- is 
 
 How the paper's factors map onto pretrained networks:
 
-- **depth**: the number of conv layers picks the architecture, each with torchvision's
-  ImageNet weights: 5 alexnet, 8 vgg11, 10 vgg13, 13 vgg16, 16 vgg19 (`REAL_DEPTHS`). These
+- **the network**: AlexNet by default; any torchvision classifier with `arch:` in the
+  weights file (or `weights=resnet50`: its ImageNet weights). Its layers carry the paper's
+  names (`transferlab.real.models`: conv1..conv5 = stage outputs, fc6 = pooled penultimate).
+- **depth**: a level is a number naming an architecture, each with torchvision's ImageNet
+  weights: by default 5 alexnet, 8 vgg11, 10 vgg13, 13 vgg16, 16 vgg19 (`REAL_DEPTHS`, conv
+  layers); `depths: {18: resnet18, 50: resnet50, 101: resnet101}` in the weights file
+  compares any list of architectures instead. Depth 5 is always the standard network. These
   are not the world's depths (5, 7, ..., 13), which `Representation` checks, so levels of
-  other depths are `RealRepresentation`s (`depth_levels`); depth 5 (AlexNet) is the standard.
-- **source**: "objects" = ImageNet (torchvision's weights, or an `objects` checkpoint for
-  AlexNet); "scenes" and "hybrid" = a user's AlexNet checkpoint (e.g. Places365's
+  other depths are `RealRepresentation`s (`depth_levels`).
+- **source**: "objects" = ImageNet (torchvision's weights, or an `objects` checkpoint);
+  "scenes" and "hybrid" = a user's checkpoint of the same architecture (e.g. Places365's
   alexnet_places365.pth.tar); "concat" = objects and scenes features side by side.
 - **source-data size** and **early stopping** need AlexNets trained on part of ImageNet, or
   snapshots of its training; torchvision ships only final weights, so they come from user
@@ -20,19 +25,28 @@ How the paper's factors map onto pretrained networks:
   error. **Width** (AlexNets of other widths) and **fine-tuning** are not available here.
 
 The `weights` parameter (`RealWeights.parse`): "" or "imagenet" (torchvision's ImageNet
-weights, from the torch hub cache; nothing is downloaded), a checkpoint file (the objects
-AlexNet), or a .yaml / .json file mapping any of::
+weights, from the torch hub cache; nothing is downloaded), an architecture name (its ImageNet
+weights), a checkpoint file (a state_dict of the objects AlexNet), or a .yaml / .json file
+mapping any of::
 
-    objects: imagenet                     # or a checkpoint of the objects AlexNet
+    arch: alexnet                         # any torchvision classifier; the checkpoints' too
+    objects: imagenet                     # or a checkpoint of the objects network
+    depths: {5: alexnet, 13: vgg16}       # depth factor: level -> architecture (ImageNet)
     scenes: alexnet_places365.pth.tar     # paths relative to this file
     hybrid: hybrid_alexnet.pth
     fractions: {0.125: a1.pth, 0.25: a2.pth, 0.5: a3.pth}   # data size: AlexNet per fraction
     snapshots: {1000: s1.pth, 10000: s2.pth, 450000: s3.pth} # early stopping: iteration -> AlexNet
 
-Images are decoded once at `image_size` (256) and the networks read 224 px (the 224/256 ratio
-of Caffe's 227/256 is kept at other sizes); the 12 jitters are the base pipeline's. Features
-are cached in the one Cache, keyed by the network's identity (arch + weights name or file
-digest) and the decoded images' cache entry (dataset, size, source files).
+Images are decoded once at `image_size` (256; smaller images at their own size) and the
+networks read 224 px (the 224/256 ratio of Caffe's 227/256 is kept at other sizes and input
+sizes: Inception's 299 px come from 342 px images); images stored smaller than that are
+upscaled batch by batch as the network reads them; the 12 jitters are the base pipeline's.
+Features are cached in the one Cache, keyed by the network's identity (arch + weights name or
+file digest) and the decoded images' cache entry (dataset, size, source files). Decoding and
+feature extraction show text progress bars (they reach papermill's log of a batch run).
+
+Every results row names its weights (`weights` column: e.g. "alexnet/IMAGENET1K_V1" or
+"alexnet/pets_ft-3f2a9c1b02de", the checkpoint's file name and digest).
 
 Protocol notes: a real retrieval task's validation score (the `cv_score` Table 6 picks by)
 uses pairs of images of one instance from its "train" split, which for these datasets is the
@@ -53,9 +67,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
-from .. import compute, features, retrieval
+from .. import compute, features, results, retrieval
 from ..cache import Cache
 from ..finetune import FinetuneConfig
 from ..probes import ProbeConfig
@@ -64,14 +79,24 @@ from ..study import STANDARD, Level, Representation, Study, Unavailable
 from ..tasks import RetrievalTruth, TaskData, TaskSpec
 from ..training import TrainConfig
 from ..world import WorldConfig
-from .datasets import REAL_TASKS, available, index, load_task
-from .models import DEPTH_ARCHS, RealModel, WeightsNotFound, hub_weights_path, load_model
+from .datasets import available, index, load_task, progress_bar, resize
+from .datasets import tasks as real_tasks
+from .models import (
+    DEPTH_ARCHS,
+    RealModel,
+    WeightsNotFound,
+    architectures,
+    hub_weights_path,
+    load_model,
+)
 
 log = logging.getLogger(__name__)
 
 REAL_DEPTHS: dict[int, str] = {depth: arch for arch, depth in DEPTH_ARCHS.items()}
 STANDARD_ARCH = REAL_DEPTHS[STANDARD.depth]  # AlexNet: the paper's Deep Standard
-WEIGHT_KEYS = ("objects", "scenes", "hybrid", "fractions", "snapshots")
+WEIGHT_KEYS = ("arch", "objects", "depths", "scenes", "hybrid", "fractions", "snapshots")
+GENERIC_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+CHUNK = 128  # images upscaled and extracted at a time (bounded memory, a moving progress bar)
 MAPPING_SUFFIXES = (".yaml", ".yml", ".json")
 MIN_IMAGE_SIZE = 96  # AlexNet's last pooling needs a >= 3x3 conv5 map: input >= 63 px
 MAX_MODELS = 2  # networks kept in memory (concat needs two); VGG-19 alone is ~550 MB
@@ -99,6 +124,12 @@ def real_layers(depth: int) -> list[str]:
     return [f"conv{i}" for i in range(1, arch_depth(depth) + 1)] + ["fc6", "fc7", "fc8"]
 
 
+def arch_layers(arch: str) -> list[str]:
+    """The paper's layer names an architecture can have (AlexNet / VGG: every conv layer;
+    others: their five stages; `RealModel.layers` says which a network really has)."""
+    return real_layers(DEPTH_ARCHS[arch]) if arch in DEPTH_ARCHS else list(GENERIC_LAYERS)
+
+
 def arch_depth(depth: int) -> int:
     if isinstance(depth, bool) or depth not in REAL_DEPTHS:
         raise ValueError(
@@ -119,11 +150,14 @@ def _values(rep: Representation) -> dict:
 
 @dataclass(frozen=True)
 class RealRepresentation(Representation):
-    """A `Representation` whose depth is a torchvision network's (`REAL_DEPTHS`), not the
-    world's; every other field follows `Representation`'s own checks."""
+    """A `Representation` whose depth names a torchvision network (`REAL_DEPTHS`, or the
+    study's `depths:`), not the world's; every other field follows `Representation`'s own
+    checks. The study says whether it has a network of that depth (`RealStudy.check`)."""
 
     def __post_init__(self) -> None:
-        valid = real_layers(self.depth)
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
+            raise ValueError(f"depth={self.depth!r} must be an integer >= 1")
+        valid = real_layers(self.depth) if self.depth in REAL_DEPTHS else list(GENERIC_LAYERS)
         if self.layer not in valid:
             raise ValueError(f"layer={self.layer!r} is not one of {valid} (depth {self.depth})")
         Representation(**{**_values(self), "depth": STANDARD.depth, "layer": STANDARD.layer})
@@ -134,7 +168,8 @@ def as_real(rep: Representation) -> RealRepresentation:
 
 
 def depth_levels(depths: Sequence[int]) -> list[Level]:
-    """The depth factor's levels on torchvision networks (5, 8, 10, 13, 16 conv layers)."""
+    """The depth factor's levels on torchvision networks (by default 5, 8, 10, 13, 16 conv
+    layers; the weights file's `depths:` names others)."""
     return [Level(str(d), int(d), replace(as_real(STANDARD), depth=int(d))) for d in depths]
 
 
@@ -166,11 +201,32 @@ def _levels(value: object, key: str, base: Path, number: type) -> tuple:
     return tuple(sorted(out))
 
 
+def _arch(value: object, key: str) -> str:
+    valid = architectures()
+    if value not in valid:
+        raise ValueError(f"weights: {key}={value!r} is not a torchvision classifier; valid: {valid}")
+    return str(value)
+
+
+def _depths(value: object) -> tuple[tuple[int, str], ...]:
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"weights: depths must map a depth level to an architecture, e.g. "
+                         f"{{18: resnet18, 50: resnet50}}; got {value!r}")
+    out = []
+    for level, arch in value.items():
+        if isinstance(level, bool) or not isinstance(level, int) or level < 1:
+            raise ValueError(f"weights: depths level {level!r} must be an integer >= 1")
+        out.append((level, _arch(arch, f"depths[{level}]")))
+    return tuple(sorted(out))
+
+
 @dataclass(frozen=True)
 class RealWeights:
     """Which weights stand behind each source and level (see the module docstring)."""
 
+    arch: str = STANDARD_ARCH  # the standard network's architecture (and its checkpoints')
     objects: str = "imagenet"
+    depths: tuple[tuple[int, str], ...] = ()  # (depth level, architecture); () = REAL_DEPTHS
     scenes: str | None = None
     hybrid: str | None = None
     fractions: tuple[tuple[float, str], ...] = ()  # (fraction of ImageNet, AlexNet checkpoint)
@@ -178,21 +234,28 @@ class RealWeights:
 
     @classmethod
     def parse(cls, weights: str | os.PathLike) -> RealWeights:
-        """From the `weights` parameter: "" / "imagenet", a checkpoint, or a mapping file."""
+        """From the `weights` parameter: "" / "imagenet", an architecture name, a checkpoint,
+        or a mapping file."""
         text = str(weights)
         if text in ("", "imagenet"):
             return cls()
+        if text in architectures():
+            return cls(arch=text)
         path = Path(text).expanduser()
         if path.suffix.lower() not in MAPPING_SUFFIXES:
             if not path.is_file():
                 raise ValueError(
-                    f"weights={text!r} is neither 'imagenet', an existing checkpoint file, nor a "
-                    f"mapping file ({', '.join(MAPPING_SUFFIXES)})"
+                    f"weights={text!r} is neither 'imagenet', a torchvision architecture (e.g. "
+                    f"'resnet50'), an existing checkpoint file, nor a mapping file "
+                    f"({', '.join(MAPPING_SUFFIXES)})"
                 )
             return cls(objects=str(path))
         if not path.is_file():
             raise ValueError(f"weights={text!r}: the mapping file does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"weights={text!r} is not valid YAML: {err}") from err
         if not isinstance(values, Mapping):
             raise ValueError(f"weights={text!r} must hold a mapping with keys {WEIGHT_KEYS}")
         unknown = sorted(set(values) - set(WEIGHT_KEYS))
@@ -201,12 +264,24 @@ class RealWeights:
         base = path.parent
         objects = values.get("objects", "imagenet")
         return cls(
+            arch=_arch(values["arch"], "arch") if "arch" in values else STANDARD_ARCH,
             objects="imagenet" if objects == "imagenet" else _file(objects, "objects", base),
+            depths=_depths(values["depths"]) if "depths" in values else (),
             scenes=_file(values["scenes"], "scenes", base) if "scenes" in values else None,
             hybrid=_file(values["hybrid"], "hybrid", base) if "hybrid" in values else None,
             fractions=_levels(values.get("fractions", {}), "fractions", base, float),
             snapshots=_levels(values.get("snapshots", {}), "snapshots", base, int),
         )
+
+    def depth_archs(self) -> dict[int, str]:
+        """Depth level -> architecture: `depths`, else REAL_DEPTHS; the standard depth (5)
+        is always the standard network."""
+        return {**dict(self.depths or tuple(REAL_DEPTHS.items())), STANDARD.depth: self.arch}
+
+    def weights_of(self, arch: str) -> str:
+        """What stands behind `arch` as the objects network: `objects` for the standard
+        architecture, torchvision's ImageNet weights for any other."""
+        return self.objects if arch == self.arch else "imagenet"
 
 
 def _need_training(factor: str, key: str, example: str) -> str:
@@ -350,9 +425,11 @@ class RealStudy(Study):
         """`tasks` if each is a real task present under data_root, else a clear error."""
         if isinstance(tasks, str):
             raise ValueError(f"tasks={tasks!r} must be a list of task names, not a string")
-        bad = [t for t in tasks if t not in REAL_TASKS]
+        known = real_tasks(self.data_root)
+        bad = [t for t in tasks if t not in known]
         if bad:
-            raise ValueError(f"tasks {bad} are not real tasks; valid tasks: {sorted(REAL_TASKS)}")
+            raise ValueError(f"tasks {bad} are not real tasks; valid tasks: {sorted(known)} "
+                             f"(image folders are {self.data_root}/<name>/train/<class>/<image>)")
         present = set(available(self.data_root))
         for task in tasks:
             if task not in present:
@@ -367,22 +444,26 @@ class RealStudy(Study):
         if not found:
             raise ValueError(
                 f"no real dataset found under data_root={str(self.data_root)!r}; each has its own "
-                f"folder there (flowers-102/, VOCdevkit/, holidays/, ...): see "
-                f"transferlab.real.load_task. Real tasks: {sorted(REAL_TASKS)}"
+                f"folder there (flowers-102/, VOCdevkit/, holidays/, or your image folder "
+                f"<name>/train/<class>/<image>): see README, 'Run on real data'. Known datasets: "
+                f"{sorted(real_tasks(self.data_root))}"
             )
         return found
 
     def task_spec(self, name: str) -> TaskSpec:
         """The identity card of a real task (group, distance rank, metric, kind)."""
-        if name not in REAL_TASKS:
-            raise ValueError(f"task={name!r} is not a real task; valid tasks: {sorted(REAL_TASKS)}")
-        return self._tasks[name].spec if name in self._tasks else REAL_TASKS[name]
+        if name in self._tasks:
+            return self._tasks[name].spec
+        known = real_tasks(self.data_root)
+        if name not in known:
+            raise ValueError(f"task={name!r} is not a real task; valid tasks: {sorted(known)}")
+        return known[name]
 
     def task(self, name: str) -> TaskData:
         if name not in self._tasks:
             self.check_tasks((name,))
             data = load_task(name, self.data_root, image_size=self.image_size, limit=self.limit,
-                             cache_dir=self.image_cache)
+                             cache_dir=self.image_cache, progress=self.progress)
             ids = {s: {"images": _images_id(x)} for s, x in data.images.items()}
             data, kept = _probe_ready(data)
             if kept is not None:
@@ -408,6 +489,16 @@ class RealStudy(Study):
                                             "snapshots: {1000: s1.pth, 450000: final.pth}"))
         return [it for it, _ in self.weights.snapshots]
 
+    def arch_for(self, depth: int) -> str:
+        """The architecture of the depth level `depth` (see RealWeights.depth_archs)."""
+        archs = self.weights.depth_archs()
+        if depth not in archs:
+            raise Unavailable(
+                f"depth={depth!r} has no network here; depth levels (-> architecture): {archs}. "
+                f"Compare other architectures with a weights file: depths: {{18: resnet18, "
+                f"50: resnet50}}")
+        return archs[depth]
+
     def resolve(self, rep: Representation, source: str) -> tuple[str, str]:
         """(architecture, weights) behind `rep` for one source (concat has two); a clear
         ValueError when the real profile cannot produce it."""
@@ -421,15 +512,16 @@ class RealStudy(Study):
                 "from torchvision's, so it is not available on the real profile (it runs on the "
                 "world profiles)"
             )
-        arch = arch_for(rep.depth)
-        valid = real_layers(rep.depth)
+        arch = self.arch_for(rep.depth)
+        valid = arch_layers(arch)
         if rep.layer not in valid:
             raise ValueError(f"layer={rep.layer!r} is not one of {valid} ({arch})")
         if rep.spatial and rep.source == "concat":
             raise ValueError("spatial search with the concat representation is not supported")
+        standard = self.weights.arch
         trained = rep.fraction != 1 or rep.checkpoint is not None
-        if trained and (source != "objects" or arch != STANDARD_ARCH):
-            raise ValueError(f"source-data size and early stopping use the objects AlexNet "
+        if trained and (source != "objects" or rep.depth != STANDARD.depth):
+            raise ValueError(f"source-data size and early stopping use the objects {standard} "
                              f"(depth 5); got source={source!r}, depth={rep.depth}")
         if rep.fraction != 1:
             given = dict(self.weights.fractions)
@@ -445,20 +537,21 @@ class RealStudy(Study):
                                  f"{len(snaps)} snapshots")
             return arch, self.weights.snapshots[rep.checkpoint][1]
         if source == "objects":
-            return arch, self.weights.objects if arch == STANDARD_ARCH else "imagenet"
+            return arch, self.weights.weights_of(arch)
         path = getattr(self.weights, source, None)
         if path is None:
             raise Unavailable(
-                f"source={source!r} needs a {source} AlexNet checkpoint: give weights=<file>.yaml "
+                f"source={source!r} needs a {source} {standard} checkpoint: give weights=<file>.yaml "
                 f"with `{source}: <path>` (e.g. Places365's alexnet_places365.pth.tar from "
                 f"http://places2.csail.mit.edu/models_places365/)"
             )
-        if arch != STANDARD_ARCH:
-            raise ValueError(f"source={source!r} is an AlexNet (depth 5); got depth={rep.depth}")
+        if rep.depth != STANDARD.depth:
+            raise ValueError(f"source={source!r} is a {standard} (depth 5); got depth={rep.depth}")
         return arch, path
 
     def check(self, rep: Representation) -> None:
-        """Everything `rep` needs exists (weights files, ImageNet weights in the hub cache)."""
+        """Everything `rep` needs exists (weights files, ImageNet weights in the hub cache,
+        the layer in the network)."""
         for source in ("objects", "scenes") if rep.source == "concat" else (rep.source,):
             arch, weights = self.resolve(rep, source)
             if weights == "imagenet" and not hub_weights_path(arch).exists():
@@ -468,6 +561,11 @@ class RealStudy(Study):
                     f"Fetch them once with transferlab.real.load_model({arch!r}, 'imagenet', "
                     f"allow_download=True), or give weights=<checkpoint>."
                 )
+            if arch not in DEPTH_ARCHS:  # which stages a network has shows once it is built
+                layers = list(self.model(rep, source).layers)
+                if rep.layer not in layers:
+                    raise Unavailable(f"layer={rep.layer!r}: {arch} has no such layer; its "
+                                      f"layers: {layers}")
 
     def model(self, rep: Representation, source: str) -> RealModel:
         """The network behind `rep` for `source`, loaded once (the last few stay in memory)."""
@@ -480,26 +578,36 @@ class RealStudy(Study):
             self._real_models[key] = load_model(*key)
         return self._real_models[key]
 
+    def weights_name(self, rep: Representation) -> str:
+        """Which weights produced `rep`'s features, for the results' `weights` column."""
+        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
+        return " + ".join(self.model(rep, s).name for s in sources)
+
     def feature_dim(self, rep: Representation = STANDARD) -> int:
         """Dimension of `rep`'s raw feature (4096 for AlexNet's FC6), from one blank image."""
         self.check(rep)
         dims = 0
         for source in ("objects", "scenes") if rep.source == "concat" else (rep.source,):
             model = self.model(rep, source)
-            side = self._side(model)
-            blank = np.zeros((1, self.image_size, self.image_size, 3), np.uint8)
+            blank = np.zeros((1, self._view_side(model), self._view_side(model), 3), np.uint8)
             kwargs = {k: v for k, v in self._extract_kwargs(model).items() if k != "input_size"}
             x = features.extract(model.module, blank, {rep.layer: model.layers[rep.layer]},
-                                 pooling=rep.pooling, jitter=False, input_size=side,
+                                 pooling=rep.pooling, jitter=False, input_size=self._side(model),
                                  progress=False, **kwargs)
             dims += x[rep.layer].shape[1]
         return dims
 
     def _side(self, model: RealModel) -> int:
+        """The network's input side: its own at image_size 256, scaled with image_size."""
         return round(self.image_size * model.input_size / 256)
 
+    def _view_side(self, model: RealModel) -> int:
+        """The side of the images the jitters crop `_side` from (the 256/224 ratio)."""
+        return max(self._side(model), round(self._side(model) * 256 / 224))
+
     def _model_id(self, model: RealModel) -> dict:
-        return {"real": model.name, "input_size": self._side(model)}
+        return {"real": model.name, "input_size": self._side(model),
+                "view": self._view_side(model)}
 
     def _extract_kwargs(self, model: RealModel) -> dict:
         # RealModel normalizes itself and wants [0, 1] input: pixels / 255
@@ -513,22 +621,60 @@ class RealStudy(Study):
         return (source == "objects" and rep.depth == STANDARD.depth and rep.fraction == 1
                 and rep.checkpoint is None)
 
+    def view(self, images: np.ndarray, model: RealModel) -> np.ndarray:
+        """`images` at the side the network's jitters crop from: stored images that are
+        smaller (or larger) are resized as in decoding; the rest pass as they are."""
+        side = self._view_side(model)
+        if images.shape[1] == side:
+            return images
+        return np.stack([resize(np.asarray(img), side) for img in images]) if len(images) \
+            else np.zeros((0, side, side, 3), np.uint8)
+
+    def _chunked(self, images: np.ndarray, model: RealModel, desc: str, compute) -> list:
+        """`compute` on CHUNK images at a time, at the network's view side, with a bar."""
+        out = []
+        with progress_bar(len(images), desc, self.progress) as bar:
+            for s in range(0, len(images), CHUNK):
+                out.append(compute(self.view(images[s : s + CHUNK], model)))
+                bar.update(min(CHUNK, len(images) - s))
+        return out
+
+    def _features(self, model: RealModel, task: str, split: str, names: list[str],
+                  pooling: int) -> dict[str, np.ndarray]:
+        """Raw features of one split at `names` (one pass; a node under two names, as
+        ResNet's fc6 and fc7, is computed once), cached as `features.features` would."""
+        nodes, aliases = model.unique_nodes(names)
+        kwargs = self._extract_kwargs(model)
+        key = {"model": self._model_id(model), "data": self._data_ids[task][split],
+               "layers": nodes, "pooling": pooling, "jitter": True,
+               "extract": {k: v for k, v in kwargs.items() if k != "batch_size"},
+               "compute": compute.precision_id()}
+        images = self.task(task).images[split]
+
+        def run() -> dict[str, np.ndarray]:
+            parts = self._chunked(
+                images, model, f"features {task}/{split} {model.name}",
+                lambda x: features.extract(model.module, x, nodes, pooling=pooling,
+                                           progress=False, **kwargs))
+            return {n: np.concatenate([p[n] for p in parts]) if parts
+                    else np.zeros((0, 0), np.float32) for n in nodes}
+
+        feats = self.cache.get_or_compute("features", key, run, codec="arrays")
+        return {**feats, **{alias: feats[name] for alias, name in aliases.items()}}
+
     def raw_features(self, rep: Representation, task: str, split: str, seed: int) -> np.ndarray:
         """Jitter-averaged features of one split at `rep.layer` (before post-processing).
 
         The standard network gives every layer in one pass (shared by the layer notebook and
         Table 6); other networks give their FC layers plus the one asked for.
         """
-        data = self.task(task)
+        self.task(task)
         parts = []
         for source in ("objects", "scenes") if rep.source == "concat" else (rep.source,):
             model = self.model(rep, source)
-            wanted = set(real_layers(rep.depth)) if self._is_standard(rep, source) \
-                else {"fc6", "fc7", "fc8", rep.layer}
-            nodes = {name: model.layers[name] for name in real_layers(rep.depth) if name in wanted}
-            feats = features.features(self._model_id(model), model.module, data.images[split],
-                                      self._data_ids[task][split], nodes, rep.pooling, self.cache,
-                                      progress=False, **self._extract_kwargs(model))
+            wanted = {"fc6", "fc7", "fc8", rep.layer}
+            names = [n for n in model.layers if self._is_standard(rep, source) or n in wanted]
+            feats = self._features(model, task, split, names, rep.pooling)
             parts.append(features.postprocess(feats[rep.layer]))
         return parts[0] if len(parts) == 1 else features.concat(*parts)
 
@@ -539,11 +685,15 @@ class RealStudy(Study):
                "layer": rep.layer, "pooling": rep.pooling, "compute": compute.precision_id()}
         boxes = retrieval.subpatch_boxes()
         node = model.layers[rep.layer]
-        out = self.cache.get_or_compute(
-            "patches", key,
-            lambda: {"x": features.extract_patches(model.module, data.images[split], node, boxes,
-                                                   pooling=rep.pooling, progress=False, **kwargs)})
-        x = out["x"]
+
+        def run() -> dict[str, np.ndarray]:
+            parts = self._chunked(
+                data.images[split], model, f"patches {data.spec.name}/{split} {model.name}",
+                lambda x: features.extract_patches(model.module, x, node, boxes,
+                                                   pooling=rep.pooling, progress=False, **kwargs))
+            return {"x": np.concatenate(parts)}
+
+        x = self.cache.get_or_compute("patches", key, run)["x"]
         n, p, d = x.shape
         return features.postprocess(x.reshape(n * p, d)).reshape(n, p, d)
 
@@ -558,6 +708,13 @@ class RealStudy(Study):
     def _validation_truth(self, data: TaskData):
         """Pairs within the train split (real datasets ship no held-out instances)."""
         return validation_truth(data.labels["train"])
+
+    def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] | None = None,
+            seeds: Sequence[int] = ()) -> pd.DataFrame:
+        """`Study.run`, each row naming the weights that produced it (`weights` column)."""
+        table = super().run(factor, levels, tasks, seeds)
+        names = {lv.label: self.weights_name(lv.rep) for lv in levels}
+        return results.validate(table.assign(weights=table.level.map(names)))
 
 
 # ------------------------------------------------------------------ Table 6
