@@ -1,10 +1,12 @@
-"""Wall time and peak memory of a whole study run, with a cold then a warm cache.
+"""Wall time and peak memory of a whole study run: cold serial, cold on Dask, then warm.
 
-    .venv/bin/python bench/bench_study.py                 # the quick profile
+    .venv/bin/python bench/bench_study.py                 # the quick profile, --workers 2
     .venv/bin/python bench/bench_study.py --profile smoke -- --only width   # args after -- go to `run`
 
-Runs `python -m transferlab run --profile P --out <tmp>/out-<phase>` twice with
-TRANSFERLAB_CACHE set to a fresh folder: "cold" fills the cache, "warm" reuses it.
+Runs `python -m transferlab run --profile P --out <tmp>/out-<phase>` three times: "cold
+serial" (--workers 0) and "cold" (--workers N) each with a fresh TRANSFERLAB_CACHE, then
+"warm" (--workers N) on the cache "cold" filled. TRANSFERLAB_CACHE_LOG counts what each
+phase computed (a warm run: nothing).
 Memory: the peak RSS of the largest single process of the run (runner or kernel), from
 getrusage(RUSAGE_CHILDREN) in a wrapper process per phase (stdlib; the runner waits for its
 kernels, so their peaks count); plus, if psutil is importable, the peak of the summed RSS of
@@ -89,7 +91,7 @@ def _fmt(x: float | None, digits: int = 0) -> str:
 
 
 def table(profile: str, cmd_shown: str, runs: dict[str, dict], per_nb: dict) -> str:
-    cold, warm = runs["cold"], runs["warm"]
+    cold, warm, serial = runs["cold"], runs["warm"], runs["cold serial"]
     lines = [
         f"## Whole study, profile `{profile}`: wall time and peak memory",
         "",
@@ -98,15 +100,18 @@ def table(profile: str, cmd_shown: str, runs: dict[str, dict], per_nb: dict) -> 
         f"{platform.python_version()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}."
         f" Date: {date.today().isoformat()}. Script: `bench/bench_study.py`.",
         "",
-        "| run | exit | wall (s) | largest process peak RSS (MiB) | process tree peak RSS (MiB) |",
-        "|---|---|---|---|---|",
+        "| run | workers | exit | wall (s) | entries computed | largest process peak RSS (MiB) "
+        "| process tree peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for phase, r in runs.items():
         lines.append(
-            f"| {phase} cache | {r['rc']} | {r['wall_s']:.1f} | {_fmt(r['max_process_mib'])} "
-            f"| {_fmt(r['tree_peak_mib'])} |"
+            f"| {phase} | {r['workers']} | {r['rc']} | {r['wall_s']:.1f} | {r['computed']} "
+            f"| {_fmt(r['max_process_mib'])} | {_fmt(r['tree_peak_mib'])} |"
         )
-    lines += ["", f"Warm / cold wall time: {warm['wall_s'] / cold['wall_s']:.2f}.", ""]
+    lines += ["", f"Cold serial / cold on {cold['workers']} workers: "
+              f"{serial['wall_s'] / cold['wall_s']:.2f}x. Warm / cold wall time: "
+              f"{warm['wall_s'] / cold['wall_s']:.2f}.", ""]
     lines += ["| notebook | cold (s) | warm (s) | status cold / warm |", "|---|---|---|---|"]
     for name in sorted(set(per_nb["cold"]) | set(per_nb["warm"])):
         c = per_nb["cold"].get(name, (float("nan"), "-"))
@@ -130,17 +135,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--md", type=Path, default=REPO / "bench" / "bench_study.md")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--workers", type=int, default=2, help="Dask workers of the cold and "
+                        "warm phases (default 2)")
     args = parser.parse_args(own)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_study_"))
-    env = dict(os.environ, TRANSFERLAB_CACHE=str(tmp / "cache"))
     runs, per_nb = {}, {}
-    for phase in ("cold", "warm"):
-        out = tmp / f"out-{phase}"
+    # phase -> (cache folder, workers): the warm phase reuses what "cold" filled.
+    phases = {"cold serial": ("cache-serial", 0), "cold": ("cache", args.workers),
+              "warm": ("cache", args.workers)}
+    for phase, (cache, workers) in phases.items():
+        out = tmp / f"out-{phase.replace(' ', '-')}"
+        log = tmp / f"{phase.replace(' ', '-')}.log"
+        env = dict(os.environ, TRANSFERLAB_CACHE=str(tmp / cache), TRANSFERLAB_CACHE_LOG=str(log))
         cmd = [sys.executable, "-m", "transferlab", "run", "--profile", args.profile]
-        cmd += ["--out", str(out), *extra]
+        cmd += ["--out", str(out), "--workers", str(workers), *extra]
         print(f"== {phase}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-        runs[phase] = measure(cmd, env, tmp / f"{phase}.json")
+        runs[phase] = measure(cmd, env, tmp / f"{phase.replace(' ', '-')}.json")
+        runs[phase] |= {"workers": workers,
+                        "computed": len(log.read_text().splitlines()) if log.exists() else 0}
         per_nb[phase] = _notebook_times(out / args.profile)
     shown = f"python -m transferlab run --profile {args.profile} --out <tmp> {' '.join(extra)}"
     md = table(args.profile, shown.strip(), runs, per_nb)
