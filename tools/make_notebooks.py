@@ -40,7 +40,9 @@ FACTORS = {
     "03_early_stopping": dict(
         factor="early_stopping", title="Early stopping (Figure 5)",
         question="Does stopping the source training early make a more transferable "
-        "representation? FC6 (and FC7) of the Medium network at log-spaced checkpoints.",
+        "representation? FC6 (and FC7) of the Medium network at snapshots taken at 0 (the "
+        "random initialisation), 1/16, 1/8, 1/4, 1/2, 3/4, 7/8 and all of its training steps; "
+        "the last snapshots lie on its plateau.",
         claim="Early stopping does not help: the final network transfers as well as or better "
         "than every earlier checkpoint (section 3.1.3).",
         params={"layers": '["fc6", "fc7"]'}, run="factors.run_early_stopping(P)",
@@ -56,7 +58,7 @@ FACTORS = {
         "distant tasks; concatenation beats the hybrid network (section 3.1.4).",
         params={"sources": '["objects", "scenes", "hybrid", "concat"]'},
         run="factors.run_source_task(P)",
-        extra=["factors.network_table(P)"]),
+        extra=["factors.network_table(P)"], paper="Table 3"),
     "05_layer": dict(
         factor="layer", title="Representation layer (Figure 6)",
         question="Which layer should the representation come from? Every conv layer "
@@ -80,11 +82,15 @@ FACTORS = {
         "Single-label tasks, FC7, lower learning rate, a new last layer.",
         claim="Fine-tuning helps, and helps more for tasks further from the source "
         "(section 3.2.3).",
-        params={"layer": '"fc7"'}, run="factors.run_fine_tuning(P)", extra=[]),
+        params={"layer": '"fc7"'}, run="factors.run_fine_tuning(P)", extra=[], paper="Table 4"),
     "08_data_size": dict(
         factor="data_size", title="Source data size (Figure 7) and extra data (Table 5)",
         question="How much does the amount of source training data matter? The Medium network "
-        "trained on 1/8, 1/4, 1/2 and all of the objects source. And does fine-tuning with "
+        "trained on 1/8, 1/4, 1/2 and all of the objects source. Compute is held equal: every "
+        "network trains for the same number of SGD steps (those that bring the standard "
+        "network to its plateau), so a smaller set is seen more often, as a user with less data "
+        "and the same budget would train; the table of networks below says whether each "
+        "reached its plateau. And does fine-tuning with "
         "extra labelled data of the same classes help even when the source already has them?",
         claim="More source data gives a better representation; extra fine-tuning data helps "
         "(section 3.2.4).",
@@ -92,8 +98,18 @@ FACTORS = {
         extra=["factors.network_table(P)",
                "# Table 5: fine-tuning on breeds, without and with extra images of its classes\n"
                "table[table.factor == 'extra_data'].pivot_table(index='level', columns='task', "
-               "values=['score', 'ci_low', 'ci_high'])"]),
+               "values=['score', 'ci_low', 'ci_high'])",
+               "# The paper's Table 5: VOC07 detection AP (%) of bird, cat, dog, same three levels\n"
+               "paper.table5()"]),
 }
+
+
+EXPLORE_TEXT = (
+    "## Explore\n\nThe widgets redraw from the table above (no recomputation). Tick groups to "
+    "narrow the task list, then tasks; the metric menu (where the table has several metrics) "
+    "shows each task's own metric or one metric and only the tasks scored with it; raw or "
+    "relative view; and a level, highlighted in the panels, with every task's bar at that "
+    "level below.")
 
 
 def md(text: str):
@@ -126,16 +142,26 @@ def factor_notebook(name: str, f: dict):
            "profile; the last section checks the claim against these numbers."),
         code(parameters(f["params"]), ("parameters",)),
         code(f'from transferlab.params import check_params\n\nP = check_params("{name}", globals())\nP'),
-        code("from transferlab import explore, factors, plots, report\n\n"
+        code("from transferlab import explore, factors, paper, plots, report\n\n"
              f"table = {f['run']}\ntable.head()"),
-        md("## The figure\n\nTasks are coloured by group and ordered by their distance from the "
-           "source; bands are 95% bootstrap intervals over test images. Left: raw scores; "
-           "right: relative to each task's best level."),
-        code(f'headline = plots.factor_figure(table, "{factor}", view="raw")\nheadline'),
-        code(f'plots.factor_figure(table, "{factor}", view="relative")'),
+        md("## The figure\n\nOne panel per task group, as in the paper; within a panel, tasks "
+           "in order of distance from the source. Bands are 95% bootstrap intervals over test "
+           "images. First raw scores (each panel on its own scale), then each score relative "
+           "to its task's best level (intervals as clipped bars)."
+           + (f" Hollow diamonds on dotted lines: the paper's {f['paper']} for each task's "
+              "analog dataset." if "paper" in f else "")),
+        code(f'published = paper.for_factor(table, "{factor}")  # None: the paper gives no numbers\n'
+             f'headline = plots.factor_figure(table, "{factor}", view="raw", published=published)\n'
+             "headline"),
+        code(f'plots.factor_figure(table, "{factor}", view="relative", published=published)'),
         md("## The table"),
         code(f'plots.styled_table(table, "{factor}")'),
     ]
+    if "paper" in f:
+        cells += [md(f"## Beside the paper's {f['paper']}\n\nOur seed means and the paper's "
+                     "published numbers for each task's analog dataset (the scales differ: the "
+                     "pattern across levels is what compares)."),
+                  code(f'paper.compare(table, "{factor}").round(2)')]
     for extra in f["extra"]:
         cells.append(code(extra))
     cells += [
@@ -145,9 +171,9 @@ def factor_notebook(name: str, f: dict):
         code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
         code(f'report.publish(P.output_dir, name="{name}", results=table, claims=verdicts, '
              f'headline=headline);'),
-        md("## Explore\n\nThe widgets redraw from the table above (no recomputation): pick tasks "
-           "or groups, the metric, raw or relative view, and a level to highlight."),
-        code(f'explore.explore(table, "{factor}")'),
+        md(EXPLORE_TEXT + (" The checkbox shows or hides the paper's numbers."
+                           if "paper" in f else "")),
+        code(f'explore.explore(table, "{factor}", published=published)'),
     ]
     return cells
 
@@ -203,13 +229,22 @@ def optimized_notebook():
            "with an earlier layer)."),
         code(parameters({}), ("parameters",)),
         code('from transferlab.params import check_params\n\nP = check_params("09_optimized", globals())\nP'),
-        code("from transferlab import factors, plots, report\n\ntable = factors.run_optimized(P)\n"
+        code("from transferlab import explore, factors, paper, plots, report\n\n"
+             "table = factors.run_optimized(P)\n"
              "std, opt = table[table.level == 'standard'], table[table.level == 'optimized']"),
-        md("## Figure 2: standard and optimized, per task"),
-        code("headline = plots.optimized_bars(std, opt)\nheadline"),
-        md("## Table 6: scores, relative error reduction and the chosen settings"),
-        code("plots.error_reduction(std, opt)"),
+        md("## Figure 2: standard and optimized, per task\n\nAbove: ours. Below: the paper's "
+           "Figure 2 for each task's analog dataset (Table 6), with its non-ConvNet state of "
+           "the art as a violet tick."),
+        code("headline = plots.optimized_bars(std, opt, published=paper.table6_for(table))\n"
+             "headline"),
+        md("## Table 6: scores and relative error reduction, ours beside the paper's\n\n"
+           "The paper's numbers are those of each task's analog dataset (two datasets: their "
+           "mean); the N-S score in its own 0-4 unit."),
+        code("paper.compare_table6(std, opt).round(2)"),
+        md("The chosen settings (Table 6's bottom half), ours and the paper's."),
         code("factors.chosen_settings(table)"),
+        code("paper.table6_for(table)[['analog', 'source', 'width', 'depth', 'layer', 'pca', "
+             "'pooling']]"),
         md("## Claim check"),
         code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
         code('report.publish(P.output_dir, name="09_optimized", results=table, claims=verdicts, '
@@ -218,6 +253,9 @@ def optimized_notebook():
            "run (`python -m transferlab run`), or, run interactively, those of the profile's "
            "last batch run in `reports/`, with this notebook's own."),
         code("factors.claims_summary(P, own=verdicts)"),
+        md(EXPLORE_TEXT.replace("a level, highlighted", "a level (standard or optimized), "
+                                "highlighted") + " The checkbox shows or hides the paper's numbers."),
+        code('explore.explore(table, "optimized", published=paper.for_factor(table, "optimized"))'),
     ]
 
 

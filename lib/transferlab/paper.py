@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 __all__ = ["DATASETS", "SOURCE_LEVELS", "table3", "table4", "table5", "table6", "figure2",
-           "datasets_of", "by_task", "for_factor", "compare", "compare_table6"]
+           "datasets_of", "by_task", "for_factor", "compare", "compare_table6", "table6_for"]
 
 NS_SCALE = 25.0  # the paper prints UKB's N-S score (0..4) x25
 
@@ -250,3 +250,10 @@ def compare_table6(std: pd.DataFrame, opt: pd.DataFrame, specs: dict | None = No
         ("non-ConvNet", "paper"): theirs["non_convnet"],
     }
     return pd.DataFrame(cols, index=ours.index)
+
+
+def table6_for(df: pd.DataFrame, specs: dict | None = None) -> pd.DataFrame:
+    """Table 6 by task for the tasks of a results table (what `plots.optimized_bars` takes)."""
+    specs = _world_specs() if specs is None else specs
+    tasks = dict.fromkeys(df["task"])
+    return by_task(table6(), {t: specs[t] for t in tasks if t in specs})

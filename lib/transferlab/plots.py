@@ -232,9 +232,12 @@ def factor_figure(
         return fig.figure
     styles = task_styles(df[df["factor"] == factor])
     axes = _panel_axes(fig, len(groups))
+    # one scale for the whole figure, so every panel agrees with the title's unit
+    scale = _display_scale(summary) if view == "raw" else pd.Series(1.0, index=summary.index)
     for ax, group in zip(axes, groups, strict=False):
         sub = summary[summary["group"] == group]
-        _group_panel(ax, sub, levels, styles, view, _published_rows(published, sub, view))
+        _group_panel(ax, sub, scale[sub.index], levels, styles, view,
+                     _published_rows(published, sub, view))
         if highlight is not None:
             _highlight(ax, levels, highlight)
     for ax in axes[len(groups):]:
@@ -263,6 +266,7 @@ def _panel_axes(fig: Figure | SubFigure, n: int) -> list[Axes]:
 def _group_panel(
     ax: Axes,
     sub: pd.DataFrame,
+    scale: pd.Series,
     levels: list[str],
     styles: dict[str, dict],
     view: str,
@@ -270,8 +274,7 @@ def _group_panel(
 ) -> None:
     """One group's tasks: a line with its band per task, the paper's analog beside it."""
     group = sub["group"].iloc[0]
-    scale = _display_scale(sub) if view == "raw" else pd.Series(1.0, index=sub.index)
-    mixed = view == "raw" and bool((scale != 1.0).any())
+    mixed = bool((scale != 1.0).any())
     pos = {lvl: i for i, lvl in enumerate(levels)}
     lo_lim, hi_lim = _panel_limits(sub, scale, view, published)
     n = sub["task"].nunique()
