@@ -18,7 +18,7 @@ from . import networks, results
 from . import params as P
 from .claims import CONVERGED
 from .profiles import get_profile
-from .study import STANDARD, Level, Representation, Study, Unavailable
+from .study import FC_LAYERS, STANDARD, Level, Representation, Study, Unavailable
 
 FACTORS = ("width", "depth", "early_stopping", "source_task", "layer", "dim_reduction",
            "fine_tuning", "data_size")
@@ -260,52 +260,98 @@ def _first_stage_levels(study: Study, task: str) -> list[Level]:
     """The levels of Table 6's first search stage (from Deep Standard), as run_optimized
     builds them; the later stages start from a choice by CV score, so only the notebook
     knows them."""
-    cands = [STANDARD] + [c for c in optimized_candidates(study, task) if c != STANDARD]
-    return [Level(c.label(), i, c) for i, c in enumerate(cands)]
+    stage, offer = next(iter(optimized_stages(study).items()))
+    cands = [STANDARD] + [c for c in offer(study, task, STANDARD) if c != STANDARD]
+    return [Level(f"{stage}: {c.label()}", i, c) for i, c in enumerate(cands)]
 
 
 # ---------------------------------------------------------------- Table 6
 
-# The candidate settings Table 6 chooses from, per task, by cross-validation on train only.
-def optimized_candidates(study: Study, task: str) -> list[Representation]:
+# Table 6's search sets the factors one stage at a time, in the order the paper's sections
+# take them (the network, then the layer and its pooling, then PCA, then spatial search):
+# each stage offers variations of the setting chosen so far, and the best by cross-validated
+# score on the training split (never the test score) carries to the next stage.
+Stage = Callable[[Study, str, Representation], list[Representation]]
+
+
+def _network_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
+    return ([replace(rep, source=s) for s in ("scenes", "hybrid", "concat")]
+            + [replace(rep, width="large"), replace(rep, depth=max(networks.DEPTHS))])
+
+
+def _layer_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
+    order = networks.layer_names(networks.NetConfig(depth=rep.depth))
+    convs = [layer for layer in order if layer.startswith("conv")][-3:]
+    poolings = (1, 2, 3) if study.task_spec(task).kind == "retrieval" else (1,)
+    return ([replace(rep, layer=layer, pooling=p) for layer in convs for p in poolings]
+            + [replace(rep, layer=layer, pooling=1) for layer in FC_LAYERS])
+
+
+def _pca_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
+    full = study.feature_dim(rep) if rep.layer.startswith("fc") else None
+    dims = [d for d in OPTIMIZED_DIMS if full is None or d < full]
+    return [replace(rep, pca_dim=d) for d in dims]
+
+
+def _spatial_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
+    if study.task_spec(task).kind != "retrieval" or rep.source == "concat":
+        return []
+    return [replace(rep, spatial=True)]
+
+
+OPTIMIZED_DIMS = (64, 128, 256, 512)
+OPTIMIZED_STAGES: dict[str, Stage] = {"network": _network_stage, "layer": _layer_stage,
+                                      "pca": _pca_stage, "spatial": _spatial_stage}
+
+
+def optimized_stages(study: Study) -> dict[str, Stage]:
     if study.profile.name == "real":
         from .real.study import optimized_candidates as real_candidates
 
-        return real_candidates(study, task)
-    kind = study.task_spec(task).kind
-    cands = [replace(STANDARD, source=s) for s in ("hybrid", "concat")]
-    cands += [replace(STANDARD, width="large"), replace(STANDARD, depth=13)]
-    cands += [replace(STANDARD, layer=layer) for layer in ("conv3", "conv4", "conv5", "fc7", "fc8")]
-    if kind == "retrieval":
-        cands += [replace(STANDARD, layer="conv5", pooling=p) for p in (2, 3)]
-        cands += [replace(STANDARD, pca_dim=d) for d in (32, 128)]
-        if task in ("landmarks", "sculptures"):
-            cands += [replace(STANDARD, spatial=True)]
-    return cands
+        # torchvision's networks offer one-factor changes of the standard only.
+        return {"candidates": lambda s, task, rep: real_candidates(s, task)}
+    return OPTIMIZED_STAGES
+
+
+def choose_by_cv(candidates: pd.DataFrame) -> pd.Series:
+    """The candidate row with the best cross-validated score; ties go to the earlier level
+    (the setting chosen so far comes first). Reads `cv_score` only, never `score`."""
+    cv = candidates.groupby("level_index", sort=True)["cv_score"].mean()
+    if cv.isna().all():
+        raise ValueError("no candidate has a cv_score, so none can be chosen without test scores")
+    best = cv.fillna(-np.inf).idxmax()
+    return candidates[candidates.level_index == best].iloc[0]
 
 
 def run_optimized(params, study: Study | None = None) -> pd.DataFrame:
-    """Deep Standard vs. Deep Optimized, chosen per task on the training split only.
+    """Deep Standard vs. Deep Optimized, the factors combined per task on the training split.
 
-    For each task, every candidate is scored by cross-validation on the training split (the
-    probe's CV score; for retrieval, a validation retrieval set of other instances), the best
-    candidate is picked, and only then is its test score looked up.
+    Per task and seed, each stage of `optimized_stages` scores the setting chosen so far and
+    its variations (factor "optimized_search", one level per candidate, `stage` in the
+    level label) and keeps the best by `choose_by_cv`; only the final choice's test score is
+    reported (factor "optimized": level "standard" and level "optimized").
     """
     study = study or study_for(params)
     tasks = tasks_for(study, params)
-    rows = []
-    for task in tasks:
-        cands = [STANDARD] + [c for c in optimized_candidates(study, task) if c != STANDARD]
-        levels = [Level(c.label(), i, c) for i, c in enumerate(cands)]
-        table = study.run("optimized_search", levels, (task,), params.seeds)
-        for seed, per_seed in table.groupby("seed"):
-            std = per_seed[per_seed.level_index == 0].iloc[0]
-            best = per_seed.loc[per_seed.cv_score.idxmax()]
-            for label, idx, row in (("standard", 0, std), ("optimized", 1, best)):
+    stages = optimized_stages(study)
+    rows, searched = [], []
+    for seed in params.seeds or study.profile.seeds:
+        for task in tasks:
+            current = STANDARD
+            std = None
+            for stage, offer in stages.items():
+                cands = [current] + [c for c in offer(study, task, current) if c != current]
+                levels = [Level(f"{stage}: {c.label()}", i, c) for i, c in enumerate(cands)]
+                table = study.run("optimized_search", levels, (task,), (seed,))
+                searched.append(table)
+                if std is None:
+                    std = table[table.level_index == 0].iloc[0]
+                chosen = choose_by_cv(table)
+                current = cands[int(chosen.level_index)]
+            for label, idx, row in (("standard", 0, std), ("optimized", 1, chosen)):
                 rows.append({**row.to_dict(), "factor": "optimized", "level": label,
-                             "level_index": idx, "seed": seed,
-                             "representation": row.representation})
-    return results.frame(rows)
+                             "level_index": idx, "seed": seed})
+    return pd.concat([results.frame(rows), *searched], ignore_index=True)
 
 
 def chosen_settings(optimized: pd.DataFrame) -> pd.DataFrame:

@@ -93,8 +93,8 @@ RANK_REASONS: dict[str, str] = {
     "rooms": "a room type is which source objects co-occur: source content, scene layout",
     "scene_categories": "twenty of the scenes source's own categories, new images: which "
                         "source objects co-occur on a shared layout",
-    "scene_attributes": "global properties (clutter, light, openness) the object source "
-                        "only partly keeps",
+    "scene_attributes": "which coarse groups of source objects a scene holds, clutter, "
+                        "object size and light: source content at a coarser grain",
     "object_attributes": "texture, colour and shape of novel categories: appearance the source "
                          "sees but never labels",
     "part_attributes": "small local marks on one category: detail the source averages away "
@@ -117,13 +117,14 @@ RANK_REASONS: dict[str, str] = {
 # network, feature and score made from them are recomputed, and only those.
 RECIPE_VERSIONS: dict[str, int] = {t: 0 for t in TASKS} | {
     "objects_in_clutter": 1,  # objects at the source's scale (they were half of it)
-    "part_attributes": 2,  # marks legible at 32 px (1), about 8 px (2)
+    "part_attributes": 3,  # marks legible at 32 px (1), about 8 px (2), on a plain body (3)
     "breeds": 2,  # new subclasses of four source superclasses (1), finer differences (2)
     # scene categories share layouts in fours and are told apart by their objects, at
     # nearly the source's scale (the scenes source saturated on layout alone)
-    "scenes": 1, "scene_categories": 1, "scene_attributes": 1, "rooms": 1,
+    # (1); a scene's own layout on half of its images only (2)
+    "scenes": 2, "scene_categories": 2, "scene_attributes": 2, "rooms": 2,
     "scene_instances": 1,  # stronger changes of view
-    "birds": 1,  # legible marks
+    "birds": 2,  # legible marks (1), larger, on a plain body (2)
     "actions": 1, "interactions": 1,  # actor and object in frame, relation legible
     "object_instances": 1,  # instances of two subclasses, told apart by their own detail
     "sculptures": 1,  # stronger shape detail, smaller view rotation

@@ -144,22 +144,42 @@ def objects_source(d: Draws, ctx: Ctx):
     return nuisances(d, sc, occlude=0.3, noise=(0.03, 0.08)), y
 
 
-def _scene_objects(d: Draws, cat: Catalog, s: np.ndarray, n: int, k: int = 4) -> list:
+def _scene_objects(d: Draws, cat: Catalog, s: np.ndarray, n: int,
+                   k: int = 4) -> tuple[list, list]:
+    """Up to k objects of scene categories `s` and, per slot, their superclasses."""
     count = cat.scene_count[s, 0] + d.integers(4) % (cat.scene_count[s, 1] - cat.scene_count[s, 0] + 1)
     band = cat.scene_obj_band[s]
-    objs = []
+    objs, sups = [], []
     for j in range(k):
         sup = cat.scene_objects[s, d.integers(3)]
+        sups.append(sup)
         # Near the source's object scale (0.22-0.34), so that the objects network reads
         # which objects a scene holds: scene content is source content.
         o = category_object(d, cat, sup, d.integers(N_SUB), radius=(0.13, 0.2),
                             centre=(0.15, 0.85), present=j < count)
         o.cy = np.where(band == 1, d.u(0.6, 0.9), np.where(band == 2, d.u(0.1, 0.4), o.cy))
         objs.append(o)
-    return objs
+    return objs, sups
 
 
 SCENES_PER_LAYOUT = 4
+LAYOUT_SHOWN = 0.5  # share of a scene's images on its own layout (the others: any background)
+
+
+def _weak_layout(d: Draws, ctx: Ctx, layout: np.ndarray) -> Background:
+    """The layout of scene categories `layout` on LAYOUT_SHOWN of the images, any background
+    on the rest: a scene's layout is a cue, its objects are the label. Background colour and
+    texture statistics are what an untrained network reads best, so a scene task decided by
+    its layout would be near to no source at all."""
+    own = background(d, ctx.n, cat=ctx.cat, scene_id=layout, jitter=1.5)
+    other = background(d, ctx.n)
+    pick = d.bernoulli(LAYOUT_SHOWN)
+    out = Background.empty(ctx.n)
+    for f in out.__dataclass_fields__:
+        a, b = getattr(own, f), getattr(other, f)
+        m = pick.reshape(-1, *([1] * (np.ndim(a) - 1)))
+        setattr(out, f, np.where(m, a, b))
+    return out
 
 
 def scenes_source(d: Draws, ctx: Ctx, n_scenes: int = N_SCENES):
@@ -167,8 +187,8 @@ def scenes_source(d: Draws, ctx: Ctx, n_scenes: int = N_SCENES):
     apart by the source objects that co-occur in them (and where they stand)."""
     y = balanced(ctx, n_scenes)
     layout = (y // SCENES_PER_LAYOUT) * SCENES_PER_LAYOUT
-    bg = background(d, ctx.n, cat=ctx.cat, scene_id=layout, jitter=1.5)
-    sc = scene_of(d, ctx.n, bg, _scene_objects(d, ctx.cat, y, ctx.n)
+    bg = _weak_layout(d, ctx, layout)
+    sc = scene_of(d, ctx.n, bg, _scene_objects(d, ctx.cat, y, ctx.n)[0]
                   + clutter(d, ctx.cat, ctx.n, 1, 0.4))
     return nuisances(d, set_view(d, sc, zoom=(1.0, 1.3), shift=0.08), occlude=0.2), y
 
@@ -242,7 +262,7 @@ def rooms(d: Draws, ctx: Ctx):
     y = balanced(ctx, N_ROOMS)
     rng = np.random.default_rng(7)
     room_objects = np.stack([rng.choice(np.arange(10, 20), 3, replace=False) for _ in range(N_ROOMS)])
-    bg = background(d, ctx.n, cat=ctx.cat, scene_id=20 + y // 2, jitter=1.5)
+    bg = _weak_layout(d, ctx, 20 + y // 2)
     objs = []
     for j in range(3):
         sup = room_objects[y, d.integers(3)]
@@ -262,15 +282,19 @@ def scene_categories(d: Draws, ctx: Ctx):
 
 # ---------------------------------------------------------------- attributes
 
-SCENE_ATTRIBUTES = ("cluttered", "dark", "open", "horizon", "striped_ground", "warm", "big_object")
+# Coarse groups of the source's superclasses (five each): which kinds of source objects a
+# scene holds is source content at a coarser grain than the source's own labels.
+OBJECT_GROUPS = 4
+SCENE_ATTRIBUTES = ("cluttered", "dark", "big_object") + tuple(
+    f"has_group{g}" for g in range(OBJECT_GROUPS))
 
 
 def scene_attributes(d: Draws, ctx: Ctx):
     n, cat = ctx.n, ctx.cat
     s = d.integers(N_SCENES)
-    bg = background(d, n, cat=cat, scene_id=s, jitter=1.5)
+    bg = _weak_layout(d, ctx, s)
     many = d.bernoulli(0.4)
-    objs = _scene_objects(d, cat, s, n)
+    objs, sups = _scene_objects(d, cat, s, n)
     for j, o in enumerate(objs):
         o.present = np.where(many, 1.0, (j < 1) * 1.0)
     big = d.bernoulli(0.3)
@@ -278,15 +302,11 @@ def scene_attributes(d: Draws, ctx: Ctx):
     sc = nuisances(d, set_view(d, scene_of(d, n, bg, objs), zoom=(1.0, 1.2), shift=0.05))
     dark = d.bernoulli(0.35)
     sc.light[:, 0] = np.where(dark, d.u(0.35, 0.55), d.u(0.85, 1.15))
-    labels = np.stack([
-        many,
-        dark,
-        bg.n_bands >= 2,
-        (bg.n_bands >= 2) & (np.abs(bg.tilt) < 0.08),
-        bg.texture[np.arange(n), (bg.n_bands - 1).astype(int)] == 0,
-        (bg.col_a[:, 0, 0] - bg.col_a[:, 0, 2]) > 0.1,
-        big,
-    ], 1).astype(np.uint8)
+    group = N_SOURCE_SUPER // OBJECT_GROUPS
+    has = [np.any([(o.present > 0) & (sup // group == g) for o, sup in zip(objs, sups,
+                                                                           strict=True)], axis=0)
+           for g in range(OBJECT_GROUPS)]
+    labels = np.stack([many, dark, big, *has], 1).astype(np.uint8)
     return sc, labels
 
 
@@ -333,6 +353,8 @@ def part_attributes(d: Draws, ctx: Ctx):
     o = category_object(d, cat, np.full(n, PERSON), d.integers(N_SUB), radius=(0.22, 0.26),
                         rot=0.3, centre=(0.42, 0.58))
     o.rot = o.rot + np.pi / 2  # u axis points down the image: upright
+    # A plain body: the marks, not the body's texture, are what varies.
+    o.col_b = o.col_a * 0.85
     o.aspect = d.u(1.7, 2.0)
     o.part_on = np.zeros_like(o.part_on)
     on = np.stack([d.bernoulli(0.4) for _ in PART_ATTRIBUTES], 1)
@@ -389,7 +411,8 @@ def birds(d: Draws, ctx: Ctx):
     place_v = np.array([0.0, 0.45, -0.3])[mark_place]
     o.mark_u = np.stack([place_u * o.aspect, place_u, place_u], 1)
     o.mark_v = np.stack([place_v, place_v, place_v], 1)
-    o.mark_size = np.stack([d.u(0.34, 0.42)] * 3, 1)  # about 6 px across at 32 px
+    o.mark_size = np.stack([d.u(0.45, 0.55)] * 3, 1)  # about 8 px across at 32 px
+    o.col_b = o.col_a * 0.85  # a plain body: the mark is what tells subtypes apart
     hue = np.array([0.0, 0.6, 0.15])[(y * 7 // 5) % 3]
     o.mark_col = np.repeat(hsv_to_rgb(hue + d.u(-0.04, 0.04), d.u(0.8, 1), d.u(0.8, 1))[:, None],
                            3, 1)

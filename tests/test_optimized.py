@@ -1,0 +1,58 @@
+"""Table 6's staged search: factors combined per task, chosen on cv_score, never on test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from transferlab import factors, params
+from transferlab.study import STANDARD, Study
+
+
+def _cv(rep) -> float:
+    """A made-up validation score with one best setting per stage, to be found in order."""
+    return (10 * (rep.source == "hybrid") + 5 * (rep.layer == "fc7") + 3 * (rep.pca_dim == 256)
+            + 2 * rep.spatial)
+
+
+@pytest.fixture
+def study(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
+    s = Study("smoke", progress=False)
+
+    def fake_evaluate(rep, task, seed=0):
+        # The test score is poisoned: a search that read it would pick the worst setting.
+        return {"score": 1000.0 - _cv(rep), "ci_low": 0.0, "ci_high": 0.0, "cv_score": _cv(rep),
+                "boot": []}
+
+    monkeypatch.setattr(s, "evaluate", fake_evaluate)
+    return s
+
+
+def _run(study, tasks):
+    p = params.validate("09_optimized", {"profile": "smoke", "tasks": list(tasks)})
+    return factors.run_optimized(p, study)
+
+
+def test_each_stage_keeps_the_best_by_cv_and_never_reads_test_scores(study):
+    table = _run(study, ["rooms", "object_instances"])
+    opt = table[(table.factor == "optimized") & (table.level == "optimized")].set_index("task")
+    assert opt.loc["rooms", "representation"] == "hybrid/medium/d5/fc7/pca256"
+    assert opt.loc["object_instances", "representation"] == "hybrid/medium/d5/fc7/pca256/spatial"
+    std = table[(table.factor == "optimized") & (table.level == "standard")]
+    assert set(std.representation) == {STANDARD.label()}
+
+
+def test_stages_combine_factors_rather_than_change_one_at_a_time(study):
+    table = _run(study, ["rooms"])
+    search = table[table.factor == "optimized_search"]
+    # The layer stage varies the network the first stage chose, not the standard one.
+    layer_stage = search[search.level.str.startswith("layer:")]
+    assert (layer_stage.representation.str.startswith("hybrid/")).all()
+    assert len(search) > len(factors.OPTIMIZED_STAGES)
+
+
+def test_choice_needs_cv_scores(study, monkeypatch):
+    monkeypatch.setattr(study, "evaluate", lambda rep, task, seed=0: {
+        "score": 50.0, "ci_low": 0.0, "ci_high": 0.0, "cv_score": np.nan, "boot": []})
+    with pytest.raises(ValueError, match="cv_score"):
+        _run(study, ["rooms"])
