@@ -92,3 +92,18 @@ def test_unwritable_cache_exits_2_naming_the_path_and_the_variable(tmp_path, cap
     err = capsys.readouterr().err
     assert f"cannot write the cache at {blocker / 'cache'}" in err and "TRANSFERLAB_CACHE" in err
     assert not out.exists()
+
+
+def test_relative_data_root_and_weights_file_become_absolute(tmp_path, monkeypatch):
+    from transferlab.__main__ import _overrides, _parser
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "net.pth").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    args = _parser().parse_args(["run", "--profile", "real", "--data-root", "data",
+                                 "--weights", "net.pth"])
+    got = _overrides(args)
+    assert got["data_root"] == str(tmp_path / "data")
+    assert got["weights"] == str(tmp_path / "net.pth")
+    named = _parser().parse_args(["run", "--profile", "real", "--weights", "imagenet"])
+    assert _overrides(named)["weights"] == "imagenet"  # a name, not a file: left as given

@@ -133,6 +133,9 @@ def test_batch_tables_and_claims(smoke_run):
 def test_optimized_choices_are_made_on_training_data(smoke_run):
     folder, _ = smoke_run
     table = pd.read_csv(folder / "09_optimized" / "results.csv")
+    search = table[table.factor == "optimized_search"]
+    assert set(search.level.str.split(":").str[0]) <= {"network", "layer", "pca", "spatial"}
+    table = table[table.factor == "optimized"]
     assert set(table.level) == {"standard", "optimized"}
     for _, rows in table.groupby(["task", "seed"]):
         assert len(rows) == 2

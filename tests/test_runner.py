@@ -291,3 +291,12 @@ def test_failed_rerun_keeps_the_previous_report(tmp_path):
     failed = folder.with_name(".02_depth.failed")
     assert report.RunRecord.load(failed).status == "failed" and (failed / "02_depth.html").exists()
     assert not folder.with_name(".02_depth.new").exists()
+
+
+def test_results_written_before_a_column_was_added_still_read(tmp_path):
+    from transferlab import results as schema
+
+    old = schema.empty().drop(columns=["weights"])
+    path = tmp_path / "results.csv"
+    old.to_csv(path, index=False)
+    assert list(report._read_results(path).columns) == list(schema.validate(schema.empty()).columns)

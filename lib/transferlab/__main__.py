@@ -100,8 +100,14 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _overrides(args: argparse.Namespace) -> dict:
     """The parameters the command line sets for every notebook."""
-    given = {"seeds": args.seeds, "world_seed": args.world_seed, "data_root": args.data_root,
-             "weights": args.weights}
+    # Notebooks run with notebooks/ as their working directory: paths given relative to
+    # where the command ran must be made absolute here.
+    data_root = str(Path(args.data_root).expanduser().resolve()) if args.data_root else None
+    weights = args.weights
+    if weights and Path(weights).expanduser().is_file():
+        weights = str(Path(weights).expanduser().resolve())
+    given = {"seeds": args.seeds, "world_seed": args.world_seed, "data_root": data_root,
+             "weights": weights}
     return {k: v for k, v in given.items() if v is not None}
 
 

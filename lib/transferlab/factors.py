@@ -230,7 +230,17 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
     if kind is P.EarlyStoppingParams:
         return _early_stopping_grids(params, study, iterations)
     if kind is P.WorldParams:
-        return [Grid("world", (Level("standard fc6", 2, STANDARD),), tasks_for(study, params), (0,))]
+        # worldcard.baselines and worldcard.measured_distance: the standard network, its
+        # random initialisation, and the network trained from scratch (classification only).
+        tasks = tasks_for(study, params)
+        classification = tuple(t for t in tasks if study.task_spec(t).kind != "retrieval")
+        both = (Level("standard fc6", 2, STANDARD),
+                Level("random init fc6", 4, replace(STANDARD, checkpoint=0)))
+        out = [Grid("world", both, tasks, (0,))]
+        if classification:
+            scratch = Level("scratch fc6", 3, replace(STANDARD, finetune="scratch"))
+            out.append(Grid("world", (scratch,), classification, (0,)))
+        return out
     if kind is P.OptimizedParams:
         seeds = tuple(params.seeds or study.profile.seeds)
         return [Grid("optimized_search", tuple(_first_stage_levels(study, t)), (t,), seeds)
@@ -261,7 +271,13 @@ def _first_stage_levels(study: Study, task: str) -> list[Level]:
     builds them; the later stages start from a choice by CV score, so only the notebook
     knows them."""
     stage, offer = next(iter(optimized_stages(study).items()))
-    cands = [STANDARD] + [c for c in offer(study, task, STANDARD) if c != STANDARD]
+    return _stage_levels(study, task, stage, offer, STANDARD)
+
+
+def _stage_levels(study: Study, task: str, stage: str, offer: Stage,
+                  current: Representation) -> list[Level]:
+    """A search stage's levels: the setting chosen so far first, then its variations."""
+    cands = [current] + [c for c in offer(study, task, current) if c != current]
     return [Level(f"{stage}: {c.label()}", i, c) for i, c in enumerate(cands)]
 
 
@@ -340,8 +356,8 @@ def run_optimized(params, study: Study | None = None) -> pd.DataFrame:
             current = STANDARD
             std = None
             for stage, offer in stages.items():
-                cands = [current] + [c for c in offer(study, task, current) if c != current]
-                levels = [Level(f"{stage}: {c.label()}", i, c) for i, c in enumerate(cands)]
+                levels = _stage_levels(study, task, stage, offer, current)
+                cands = [lv.rep for lv in levels]
                 table = study.run("optimized_search", levels, (task,), (seed,))
                 searched.append(table)
                 if std is None:

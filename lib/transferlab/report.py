@@ -175,7 +175,8 @@ def _read_results(path: Path) -> pd.DataFrame:
     # Text columns stay text ("3" is a level, not a number) and empty text stays "".
     text = {c: str for c, t in results_schema.COLUMNS.items() if t == "object"}
     table = pd.read_csv(path, dtype=text)
-    table[list(text)] = table[list(text)].fillna("")
+    present = [c for c in text if c in table]  # a table from before a column was added
+    table[present] = table[present].fillna("")
     return results_schema.validate(table)
 
 

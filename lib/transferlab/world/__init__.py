@@ -121,8 +121,9 @@ RECIPE_VERSIONS: dict[str, int] = {t: 0 for t in TASKS} | {
     "breeds": 2,  # new subclasses of four source superclasses (1), finer differences (2)
     # scene categories share layouts in fours and are told apart by their objects, at
     # nearly the source's scale (the scenes source saturated on layout alone)
-    # (1); a scene's own layout on half of its images only (2)
-    "scenes": 2, "scene_categories": 2, "scene_attributes": 2, "rooms": 2,
+    # (1); a scene's own layout on 3/4 of its images only, objects at 0.16-0.24 (3)
+    "scenes": 3, "scene_categories": 3, "scene_attributes": 3, "rooms": 3,
+    "objects": 1,  # objects at scales 0.16-0.34 (they were 0.22-0.34)
     "scene_instances": 1,  # stronger changes of view
     "birds": 2,  # legible marks (1), larger, on a plain body (2)
     "actions": 1, "interactions": 1,  # actor and object in frame, relation legible

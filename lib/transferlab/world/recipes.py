@@ -139,7 +139,9 @@ def balanced(ctx: Ctx, n_classes: int) -> np.ndarray:
 
 def objects_source(d: Draws, ctx: Ctx):
     y = balanced(ctx, N_SOURCE_SUPER * N_SUB)
-    obj = category_object(d, ctx.cat, y // N_SUB, y % N_SUB, jitter=1.4)
+    # Objects at many scales, as ImageNet's are: down to the size they have in scenes, so
+    # that what the source learns about an object holds where scenes show it.
+    obj = category_object(d, ctx.cat, y // N_SUB, y % N_SUB, radius=(0.16, 0.34), jitter=1.4)
     sc = scene_of(d, ctx.n, background(d, ctx.n), clutter(d, ctx.cat, ctx.n, 2, 0.5) + [obj])
     return nuisances(d, sc, occlude=0.3, noise=(0.03, 0.08)), y
 
@@ -153,17 +155,17 @@ def _scene_objects(d: Draws, cat: Catalog, s: np.ndarray, n: int,
     for j in range(k):
         sup = cat.scene_objects[s, d.integers(3)]
         sups.append(sup)
-        # Near the source's object scale (0.22-0.34), so that the objects network reads
+        # Within the source's object scales (0.16-0.34), so that the objects network reads
         # which objects a scene holds: scene content is source content.
-        o = category_object(d, cat, sup, d.integers(N_SUB), radius=(0.13, 0.2),
-                            centre=(0.15, 0.85), present=j < count)
+        o = category_object(d, cat, sup, d.integers(N_SUB), radius=(0.16, 0.24),
+                            centre=(0.2, 0.8), present=j < count)
         o.cy = np.where(band == 1, d.u(0.6, 0.9), np.where(band == 2, d.u(0.1, 0.4), o.cy))
         objs.append(o)
     return objs, sups
 
 
 SCENES_PER_LAYOUT = 4
-LAYOUT_SHOWN = 0.5  # share of a scene's images on its own layout (the others: any background)
+LAYOUT_SHOWN = 0.75  # share of a scene's images on its own layout (the others: any background)
 
 
 def _weak_layout(d: Draws, ctx: Ctx, layout: np.ndarray) -> Background:
@@ -266,7 +268,7 @@ def rooms(d: Draws, ctx: Ctx):
     objs = []
     for j in range(3):
         sup = room_objects[y, d.integers(3)]
-        objs.append(category_object(d, ctx.cat, sup, d.integers(N_SUB), radius=(0.14, 0.2),
+        objs.append(category_object(d, ctx.cat, sup, d.integers(N_SUB), radius=(0.16, 0.24),
                                     centre=(0.2, 0.8), present=(j < 2) | d.bernoulli(0.5)))
     sc = scene_of(d, ctx.n, bg, objs + clutter(d, ctx.cat, ctx.n, 1, 0.5))
     return nuisances(d, set_view(d, sc, zoom=(1.0, 1.2), shift=0.05), occlude=0.2), y
