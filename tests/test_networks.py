@@ -106,3 +106,23 @@ def test_replace_head_changes_only_fc8():
     for k, v in before.items():
         if not k.startswith("fc8"):
             assert torch.equal(v, after[k])
+
+
+def test_inserted_layers_start_near_the_identity():
+    import torch
+    from transferlab.networks import NetConfig, _conv_plan, build
+
+    cfg = NetConfig(depth=13, input_size=28)
+    torch.manual_seed(0)
+    net = build(cfg)
+    plan = _conv_plan(cfg)
+    inserted = [c for c in plan if c.inserted]
+    assert len(inserted) == 13 - 5 and all(c.c_in == c.c_out for c in inserted)
+    for c in plan:
+        w = getattr(net, c.name)[0].weight
+        centre = w[:, :, c.kernel // 2, c.kernel // 2]
+        if c.inserted:  # the identity plus a little noise
+            assert torch.allclose(centre.diagonal(), torch.ones(c.c_out), atol=0.5)
+            assert centre.diagonal().mean() > 0.8
+        else:
+            assert centre.diagonal().abs().mean() < 0.5

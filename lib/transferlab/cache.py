@@ -37,7 +37,8 @@ from . import __version__
 log = logging.getLogger(__name__)
 
 # Bump a kind's number when the code that produces it changes its output.
-CODE_VERSIONS: dict[str, int] = {"scores": 2}  # 2: scores carry their bootstrap replicates
+# scores 2: bootstrap replicates; network 1: identity-initialised inserted layers
+CODE_VERSIONS: dict[str, int] = {"scores": 2, "network": 1}
 
 CODECS = ("arrays", "torch", "json")
 
