@@ -102,12 +102,13 @@ RANK_REASONS: dict[str, str] = {
     "breeds": "new subclasses of four source superclasses: a shape the source knows, told "
               "apart by hue and texture frequency it never labelled",
     "birds": "subtypes of a novel superclass that differ only by small local marks",
-    "flowers": "subtypes of a novel lobed superclass that differ by colour and texture",
+    "flowers": "subtypes of a novel lobed superclass that differ by petal count and close "
+               "shades of one hue: finer than what the source labels",
     "actions": "the relation between an actor and an object: an arrangement the source ignores",
     "interactions": "(object, relation) classes: the same objects in several classes",
     "phrases": "specific object pairs in specific arrangements against the same objects alone",
-    "scene_instances": "one fixed scene under crop, zoom, rotation and light: instance, not "
-                       "category",
+    "scene_instances": "one fixed arrangement of the same few objects on one background, "
+                       "under crop, zoom, rotation and light: instance, not category",
     "object_instances": "one specific object among many of the same two source subclasses: "
                         "only its own shape detail, texture phase and mark tell it apart",
     "landmarks": "a large unique structure seen partially or small, among distractors",
@@ -118,13 +119,16 @@ RANK_REASONS: dict[str, str] = {
 RECIPE_VERSIONS: dict[str, int] = {t: 0 for t in TASKS} | {
     "objects_in_clutter": 1,  # objects at the source's scale (they were half of it)
     "part_attributes": 3,  # marks legible at 32 px (1), about 8 px (2), on a plain body (3)
-    "breeds": 2,  # new subclasses of four source superclasses (1), finer differences (2)
+    "breeds": 3,  # new subclasses of four source superclasses (1), finer differences (2),
+    # catalog draws after the scene sets changed (3)
     # scene categories share layouts in fours and are told apart by their objects, at
     # nearly the source's scale (the scenes source saturated on layout alone)
-    # (1); a scene's own layout on 3/4 of its images only, objects at 0.16-0.24 (3)
-    "scenes": 3, "scene_categories": 3, "scene_attributes": 3, "rooms": 3,
+    # (1); a scene's own layout on half of its images only, objects at 0.16-0.24, two
+    # source classes per scene shared with its neighbours, two superclasses per room (6)
+    "scenes": 6, "scene_categories": 6, "scene_attributes": 6, "rooms": 6,
     "objects": 1,  # objects at scales 0.16-0.34 (they were 0.22-0.34)
-    "scene_instances": 1,  # stronger changes of view
+    "scene_instances": 2,  # stronger changes of view (1), objects of four classes only (2)
+    "flowers": 2,  # petal count x close hues (were colour and texture: the source's own cues)
     "birds": 2,  # legible marks (1), larger, on a plain body (2)
     "actions": 1, "interactions": 1,  # actor and object in frame, relation legible
     "object_instances": 1,  # instances of two subclasses, told apart by their own detail

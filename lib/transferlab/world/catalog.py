@@ -19,6 +19,7 @@ N_SOURCE_SUPER = 20
 N_SUB = 5
 N_SCENES = 40
 N_BREED = 3
+N_ROOMS = 10
 
 
 def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -57,12 +58,26 @@ class Catalog:
     scene_sat: np.ndarray
     scene_val: np.ndarray
     scene_contrast: np.ndarray
-    scene_objects: np.ndarray  # (N_SCENES, 3) preferred source superclasses
+    scene_objects: np.ndarray  # (N_SCENES, 2) source classes (superclass * N_SUB + subclass)
     scene_count: np.ndarray  # (N_SCENES, 2) min/max objects
     scene_obj_band: np.ndarray  # (N_SCENES,) where objects stand: 0 anywhere, 1 low, 2 high
     breed_hue: np.ndarray  # (N_SUPER, N_BREED, 2) new subclasses the objects source never sees
     breed_freq: np.ndarray  # (N_SUPER, N_BREED)
     breed_orient: np.ndarray
+    room_objects: np.ndarray  # (N_ROOMS, 2) the source superclasses that make a room type
+
+
+def _disjoint_sets(world_seed: int, stream: int, n: int, k: int, of: int) -> np.ndarray:
+    """(n, k) distinct items of range(of), no item in two rows (n * k <= of); from a stream
+    of its own, so that the catalog's other draws do not move."""
+    rng = np.random.default_rng([world_seed, 20150101, 100 + stream])
+    return rng.permutation(of)[: n * k].reshape(n, k)
+
+
+def _ring_pairs(world_seed: int, n: int, of: int) -> np.ndarray:
+    """(n, 2): row i holds items i and i + 1 of a ring of n distinct items of range(of)."""
+    ring = np.random.default_rng([world_seed, 20150101, 102]).permutation(of)[:n]
+    return np.stack([ring, np.roll(ring, -1)], 1)
 
 
 @lru_cache(maxsize=8)
@@ -102,8 +117,10 @@ def catalog(world_seed: int) -> Catalog:
         scene_sat=rng.uniform(0.1, 0.7, (N_SCENES, 3)),
         scene_val=rng.uniform(0.3, 0.9, (N_SCENES, 3)),
         scene_contrast=rng.uniform(0.1, 0.6, (N_SCENES, 3)),
-        scene_objects=np.stack([rng.choice(N_SOURCE_SUPER, 3, replace=False)
-                                for _ in range(N_SCENES)]),
+        # Two source classes per scene, each shared with one neighbouring scene (a ring of 40
+        # of the 100 classes): the objects that co-occur tell scenes apart, in the source's
+        # own vocabulary, and an image showing one of them only is ambiguous.
+        scene_objects=_ring_pairs(world_seed, N_SCENES, N_SOURCE_SUPER * N_SUB),
         scene_count=np.stack([np.sort(rng.integers(1, 5, 2)) for _ in range(N_SCENES)]),
         scene_obj_band=rng.integers(0, 3, N_SCENES),
         # Drawn last, so that adding them changed no other entry of the catalog. A breed of a
@@ -112,4 +129,5 @@ def catalog(world_seed: int) -> Catalog:
         breed_hue=(rng.random((N_SUPER, 1, 2)) + 0.07 * np.arange(N_BREED)[None, :, None]),
         breed_freq=np.stack([rng.permutation([0.8, 1.0, 1.25]) for _ in range(N_SUPER)]),
         breed_orient=rng.uniform(0, np.pi, (N_SUPER, N_BREED)),
+        room_objects=_disjoint_sets(world_seed, 1, N_ROOMS, 2, N_SOURCE_SUPER),
     )

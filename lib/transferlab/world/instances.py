@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import N_SOURCE_SUPER, N_SUB, Catalog, hsv_to_rgb
+from .catalog import Catalog, hsv_to_rgb
 from .recipes import background, category_object, clutter, nuisances, scene_of
 from .render import ObjectSlot, Scene
 from .rng import Draws
 
 UKB_CLASSES = np.array([[3, 1], [11, 2]])  # (superclass, subclass) of every object instance
+HOLIDAY_CLASSES = np.array([[6, 0], [9, 3], [15, 1], [18, 4]])  # objects of every scene instance
 # view kinds
 QUERY, GOOD, JUNK, DISTRACTOR = 0, 1, 2, 3
 FIT_OFFSET = 1_000_000  # instance ids of the PCA-fitting split: never in the database
@@ -99,9 +100,13 @@ def scene_instances(c: Draws, v: Draws, cat: Catalog, lay: Layout) -> Scene:
     """Holidays: one fixed scene seen under crop, zoom, rotation and lighting."""
     n = len(lay.instance)
     bg = background(c, n)
-    objs = [category_object(c, cat, c.integers(N_SOURCE_SUPER), c.integers(N_SUB),
+    # Every instance holds objects of the same few source classes: which objects a scene
+    # holds (source content) says little, their exact arrangement and the background say
+    # which scene it is.
+    pick = [c.integers(len(HOLIDAY_CLASSES)) for _ in range(3)]
+    objs = [category_object(c, cat, HOLIDAY_CLASSES[p, 0], HOLIDAY_CLASSES[p, 1],
                             radius=(0.1, 0.2), centre=(0.15, 0.85), present=c.bernoulli(0.8))
-            for _ in range(3)]
+            for p in pick]
     return _view(v, scene_of(c, n, bg, objs), zoom=(1.0, 1.7), rot=0.45, shift=0.16)
 
 

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import N_BREED, N_SCENES, N_SOURCE_SUPER, N_SUB, Catalog, hsv_to_rgb
+from .catalog import (
+    N_BREED,
+    N_ROOMS,
+    N_SCENES,
+    N_SOURCE_SUPER,
+    N_SUB,
+    Catalog,
+    hsv_to_rgb,
+)
 from .render import N_MARKS, TEXTURES, Background, ObjectSlot, Scene
 from .rng import Draws
 
@@ -149,15 +157,18 @@ def objects_source(d: Draws, ctx: Ctx):
 def _scene_objects(d: Draws, cat: Catalog, s: np.ndarray, n: int,
                    k: int = 4) -> tuple[list, list]:
     """Up to k objects of scene categories `s` and, per slot, their superclasses."""
-    count = cat.scene_count[s, 0] + d.integers(4) % (cat.scene_count[s, 1] - cat.scene_count[s, 0] + 1)
+    # 2 to 4 objects: a scene is what co-occurs in it.
+    low = np.maximum(cat.scene_count[s, 0], 2)
+    count = low + d.integers(4) % (np.maximum(cat.scene_count[s, 1], low) - low + 1)
     band = cat.scene_obj_band[s]
     objs, sups = [], []
     for j in range(k):
-        sup = cat.scene_objects[s, d.integers(3)]
+        cls = cat.scene_objects[s, d.integers(cat.scene_objects.shape[1])]
+        sup = cls // N_SUB
         sups.append(sup)
         # Within the source's object scales (0.16-0.34), so that the objects network reads
         # which objects a scene holds: scene content is source content.
-        o = category_object(d, cat, sup, d.integers(N_SUB), radius=(0.16, 0.24),
+        o = category_object(d, cat, sup, cls % N_SUB, radius=(0.16, 0.24),
                             centre=(0.2, 0.8), present=j < count)
         o.cy = np.where(band == 1, d.u(0.6, 0.9), np.where(band == 2, d.u(0.1, 0.4), o.cy))
         objs.append(o)
@@ -165,7 +176,7 @@ def _scene_objects(d: Draws, cat: Catalog, s: np.ndarray, n: int,
 
 
 SCENES_PER_LAYOUT = 4
-LAYOUT_SHOWN = 0.75  # share of a scene's images on its own layout (the others: any background)
+LAYOUT_SHOWN = 0.5  # share of a scene's images on its own layout (the others: any background)
 
 
 def _weak_layout(d: Draws, ctx: Ctx, layout: np.ndarray) -> Background:
@@ -256,18 +267,14 @@ def objects_in_clutter(d: Draws, ctx: Ctx):
     return nuisances(d, sc, occlude=0.2), labels
 
 
-N_ROOMS = 10
-
-
 def rooms(d: Draws, ctx: Ctx):
-    """Room types defined by which source objects co-occur; backgrounds shared by pairs."""
+    """Room types defined by which source objects co-occur (two superclasses of their own,
+    Catalog.room_objects); a layout shared by pairs of rooms on half of the images."""
     y = balanced(ctx, N_ROOMS)
-    rng = np.random.default_rng(7)
-    room_objects = np.stack([rng.choice(np.arange(10, 20), 3, replace=False) for _ in range(N_ROOMS)])
     bg = _weak_layout(d, ctx, 20 + y // 2)
     objs = []
     for j in range(3):
-        sup = room_objects[y, d.integers(3)]
+        sup = ctx.cat.room_objects[y, d.integers(2)]
         objs.append(category_object(d, ctx.cat, sup, d.integers(N_SUB), radius=(0.16, 0.24),
                                     centre=(0.2, 0.8), present=(j < 2) | d.bernoulli(0.5)))
     sc = scene_of(d, ctx.n, bg, objs + clutter(d, ctx.cat, ctx.n, 1, 0.5))
@@ -422,18 +429,23 @@ def birds(d: Draws, ctx: Ctx):
     return nuisances(d, sc, occlude=0.1), y
 
 
+FLOWER_LOBES = 3  # subtypes: lobe count (3, 4 or 5 petals) x one of five close hues
+
+
 def flowers(d: Draws, ctx: Ctx):
-    """A novel lobed superclass whose subtypes differ by colour and texture."""
+    """A novel lobed superclass whose subtypes differ by their number of petals and a hue
+    within one narrow range: shape detail and colour shades below the source's categories
+    (its subclasses differ by texture and by far larger colour differences)."""
     n = ctx.n
     y = balanced(ctx, N_FLOWERS)
     o = category_object(d, ctx.cat, np.full(n, FLOWER), np.zeros(n, int), radius=(0.26, 0.38))
-    o.coef = np.tile([0.0, 0.0, 0.35, 0.0], (n, 1)) * (1 + d.normal(0.1))[:, None]
+    lobes = y % FLOWER_LOBES
+    o.coef = np.eye(4)[lobes + 1] * 0.35 * (1 + d.normal(0.1))[:, None]
     o.aspect = np.ones(n)
-    rng = np.random.default_rng(11)
-    hues, tex = rng.random((N_FLOWERS, 2)), rng.integers(0, len(TEXTURES), N_FLOWERS)
-    o.texture, o.freq = tex[y].astype(float), d.u(0.9, 1.3)
-    o.col_a = colours(d, hues[y, 0], 0.8, 0.9, 1.0)
-    o.col_b = colours(d, hues[y, 1], 0.6, 0.5, 1.0)
+    hue = 0.55 + 0.07 * (y // FLOWER_LOBES)
+    o.texture, o.freq = d.integers(len(TEXTURES)).astype(float), d.u(0.9, 1.3)
+    o.col_a = colours(d, hue, 0.8, 0.9, 1.0)
+    o.col_b = colours(d, hue + 0.1, 0.6, 0.5, 1.0)
     sc = scene_of(d, n, background(d, n), clutter(d, ctx.cat, n, 1, 0.3) + [o])
     return nuisances(d, sc, occlude=0.1), y
 
