@@ -19,7 +19,6 @@ N_SOURCE_SUPER = 20
 N_SUB = 5
 N_SCENES = 40
 N_BREED = 3
-N_ROOMS = 10
 
 
 def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -64,14 +63,6 @@ class Catalog:
     breed_hue: np.ndarray  # (N_SUPER, N_BREED, 2) new subclasses the objects source never sees
     breed_freq: np.ndarray  # (N_SUPER, N_BREED)
     breed_orient: np.ndarray
-    room_objects: np.ndarray  # (N_ROOMS, 2) the source superclasses that make a room type
-
-
-def _disjoint_sets(world_seed: int, stream: int, n: int, k: int, of: int) -> np.ndarray:
-    """(n, k) distinct items of range(of), no item in two rows (n * k <= of); from a stream
-    of its own, so that the catalog's other draws do not move."""
-    rng = np.random.default_rng([world_seed, 20150101, 100 + stream])
-    return rng.permutation(of)[: n * k].reshape(n, k)
 
 
 def _ring_pairs(world_seed: int, n: int, of: int) -> np.ndarray:
@@ -129,5 +120,4 @@ def catalog(world_seed: int) -> Catalog:
         breed_hue=(rng.random((N_SUPER, 1, 2)) + 0.07 * np.arange(N_BREED)[None, :, None]),
         breed_freq=np.stack([rng.permutation([0.8, 1.0, 1.25]) for _ in range(N_SUPER)]),
         breed_orient=rng.uniform(0, np.pi, (N_SUPER, N_BREED)),
-        room_objects=_disjoint_sets(world_seed, 1, N_ROOMS, 2, N_SOURCE_SUPER),
     )

@@ -13,7 +13,6 @@ import numpy as np
 
 from .catalog import (
     N_BREED,
-    N_ROOMS,
     N_SCENES,
     N_SOURCE_SUPER,
     N_SUB,
@@ -157,9 +156,7 @@ def objects_source(d: Draws, ctx: Ctx):
 def _scene_objects(d: Draws, cat: Catalog, s: np.ndarray, n: int,
                    k: int = 4) -> tuple[list, list]:
     """Up to k objects of scene categories `s` and, per slot, their superclasses."""
-    # 2 to 4 objects: a scene is what co-occurs in it.
-    low = np.maximum(cat.scene_count[s, 0], 2)
-    count = low + d.integers(4) % (np.maximum(cat.scene_count[s, 1], low) - low + 1)
+    count = cat.scene_count[s, 0] + d.integers(4) % (cat.scene_count[s, 1] - cat.scene_count[s, 0] + 1)
     band = cat.scene_obj_band[s]
     objs, sups = [], []
     for j in range(k):
@@ -176,7 +173,7 @@ def _scene_objects(d: Draws, cat: Catalog, s: np.ndarray, n: int,
 
 
 SCENES_PER_LAYOUT = 4
-LAYOUT_SHOWN = 0.5  # share of a scene's images on its own layout (the others: any background)
+LAYOUT_SHOWN = 0.4  # share of a scene's images on its own layout (the others: any background)
 
 
 def _weak_layout(d: Draws, ctx: Ctx, layout: np.ndarray) -> Background:
@@ -199,11 +196,16 @@ def scenes_source(d: Draws, ctx: Ctx, n_scenes: int = N_SCENES):
     """Scene categories: a background layout shared by SCENES_PER_LAYOUT categories, told
     apart by the source objects that co-occur in them (and where they stand)."""
     y = balanced(ctx, n_scenes)
-    layout = (y // SCENES_PER_LAYOUT) * SCENES_PER_LAYOUT
+    return scene_images(d, ctx, y), y
+
+
+def scene_images(d: Draws, ctx: Ctx, scene: np.ndarray) -> Scene:
+    """Images of scene categories `scene` (one per image)."""
+    layout = (scene // SCENES_PER_LAYOUT) * SCENES_PER_LAYOUT
     bg = _weak_layout(d, ctx, layout)
-    sc = scene_of(d, ctx.n, bg, _scene_objects(d, ctx.cat, y, ctx.n)[0]
+    sc = scene_of(d, ctx.n, bg, _scene_objects(d, ctx.cat, scene, ctx.n)[0]
                   + clutter(d, ctx.cat, ctx.n, 1, 0.4))
-    return nuisances(d, set_view(d, sc, zoom=(1.0, 1.3), shift=0.08), occlude=0.2), y
+    return nuisances(d, set_view(d, sc, zoom=(1.0, 1.3), shift=0.08), occlude=0.2)
 
 
 def hybrid_source(d: Draws, ctx: Ctx):
@@ -268,20 +270,17 @@ def objects_in_clutter(d: Draws, ctx: Ctx):
 
 
 def rooms(d: Draws, ctx: Ctx):
-    """Room types defined by which source objects co-occur (two superclasses of their own,
-    Catalog.room_objects); a layout shared by pairs of rooms on half of the images."""
+    """Room types: pairs of the scenes source's categories that scene_categories leaves
+    out (20-39), new images: a coarser label over the scenes source's own content."""
     y = balanced(ctx, N_ROOMS)
-    bg = _weak_layout(d, ctx, 20 + y // 2)
-    objs = []
-    for j in range(3):
-        sup = ctx.cat.room_objects[y, d.integers(2)]
-        objs.append(category_object(d, ctx.cat, sup, d.integers(N_SUB), radius=(0.16, 0.24),
-                                    centre=(0.2, 0.8), present=(j < 2) | d.bernoulli(0.5)))
-    sc = scene_of(d, ctx.n, bg, objs + clutter(d, ctx.cat, ctx.n, 1, 0.5))
-    return nuisances(d, set_view(d, sc, zoom=(1.0, 1.2), shift=0.05), occlude=0.2), y
+    scene = N_SCENE_TARGET + 2 * y + d.integers(2)
+    return scene_images(d, ctx, scene), y
 
 
 N_SCENE_TARGET = 20
+
+
+N_ROOMS = 10
 
 
 def scene_categories(d: Draws, ctx: Ctx):
