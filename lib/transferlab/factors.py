@@ -16,23 +16,21 @@ import pandas as pd
 
 from . import networks, results
 from . import params as P
+from .backends import study_for  # noqa: F401 (public: notebooks call factors.study_for)
 from .claims import CONVERGED
-from .profiles import get_profile
-from .study import FC_LAYERS, STANDARD, Level, Representation, Study, Unavailable
+from .study import (  # noqa: F401 (depth_levels: public here, the world's depth factor)
+    FC_LAYERS,
+    STANDARD,
+    Level,
+    Representation,
+    Stage,
+    Study,
+    Unavailable,
+    depth_levels,
+)
 
 FACTORS = ("width", "depth", "early_stopping", "source_task", "layer", "dim_reduction",
            "fine_tuning", "data_size")
-
-
-def study_for(params, progress: bool = True) -> Study:
-    if params.profile == "real":
-        from .real.study import RealStudy  # torchvision datasets and networks: loaded only here
-
-        return RealStudy.from_params(params, progress=progress)
-    profile = get_profile(params.profile)
-    if params.world_seed != profile.world.seed:  # another draw of the same world, same sizes
-        profile = replace(profile, world=replace(profile.world, seed=params.world_seed))
-    return Study(profile, progress=progress)
 
 
 def tasks_for(study: Study, params, kinds: Sequence[str] | None = None,
@@ -75,10 +73,6 @@ def _make(study: Study, params, factor: str, levels: Sequence[Level], **kw) -> G
 
 def width_levels(widths: Sequence[str]) -> list[Level]:
     return [Level(w, networks.WIDTHS.index(w), replace(STANDARD, width=w)) for w in widths]
-
-
-def depth_levels(depths: Sequence[int]) -> list[Level]:
-    return [Level(str(d), int(d), replace(STANDARD, depth=int(d))) for d in depths]
 
 
 def source_levels(sources: Sequence[str]) -> list[Level]:
@@ -197,8 +191,8 @@ def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
     extra data are four times as many images of the same breeds (world.EXTRA_SPLITS).
     """
     study = study or study_for(params)
-    if study.profile.name == "real":
-        return results.empty()  # Table 5 is defined on the world's breeds task
+    if not study.backend.offers.finetunes:
+        return results.empty()  # Table 5 fine-tunes the world's breeds task
     return _extra_data_grid(study, params).run(study)
 
 
@@ -251,7 +245,7 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
     per_level = kind in (P.WidthParams, P.DepthParams, P.DataSizeParams)
     out = [_make(study, params, _FACTOR_OF[kind], LEVELS[kind](params, study),
                  network_per_level=per_level)]
-    if kind is P.DataSizeParams and study.profile.name != "real":
+    if kind is P.DataSizeParams and study.backend.offers.finetunes:
         out.append(_extra_data_grid(study, params))
     return out
 
@@ -287,7 +281,6 @@ def _stage_levels(study: Study, task: str, stage: str, offer: Stage,
 # take them (the network, then the layer and its pooling, then PCA, then spatial search):
 # each stage offers variations of the setting chosen so far, and the best by cross-validated
 # score on the training split (never the test score) carries to the next stage.
-Stage = Callable[[Study, str, Representation], list[Representation]]
 
 
 def _network_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
@@ -321,12 +314,8 @@ OPTIMIZED_STAGES: dict[str, Stage] = {"network": _network_stage, "layer": _layer
 
 
 def optimized_stages(study: Study) -> dict[str, Stage]:
-    if study.profile.name == "real":
-        from .real.study import optimized_candidates as real_candidates
-
-        # torchvision's networks offer one-factor changes of the standard only.
-        return {"candidates": lambda s, task, rep: real_candidates(s, task)}
-    return OPTIMIZED_STAGES
+    """The stages the study's backend can run (the world: all of the paper's)."""
+    return study.backend.optimized_stages(OPTIMIZED_STAGES)
 
 
 def choose_by_cv(candidates: pd.DataFrame) -> pd.Series:
@@ -402,14 +391,6 @@ def measured_distance(layer_table: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- checking a request
 
 
-def _depth_levels(study: Study, depths: Sequence[int]) -> list[Level]:
-    if study.profile.name == "real":
-        from .real.study import depth_levels as real_depth_levels
-
-        return real_depth_levels(depths)
-    return depth_levels(depths)
-
-
 def check_request(notebook: str, params) -> None:
     """Fail now, before any training, if `params` of `notebook` cannot be run.
 
@@ -418,9 +399,9 @@ def check_request(notebook: str, params) -> None:
     can build. Costs no compute; the batch runner calls it for every notebook first.
     """
     study = study_for(params, progress=False)
-    if notebook == "00_world" and params.profile == "real":
+    if notebook == "00_world" and not study.backend.offers.world_card:
         raise Unavailable("the world card describes the embedded world's tasks (galleries, "
-                          "raw-pixel baselines); real datasets have none")
+                          f"raw-pixel baselines); profile {study.profile.name!r} has none")
     tasks_for(study, params, network_per_level=notebook in NETWORK_PER_LEVEL)
     if notebook == "07_fine_tuning":
         tasks_for(study, params, kinds=("single-label",))
@@ -435,7 +416,7 @@ NETWORK_PER_LEVEL = ("01_width", "02_depth", "03_early_stopping", "08_data_size"
 # The levels each notebook's factor builds from its parameters, without training anything.
 LEVELS: dict[type, Callable[[Any, Study], list[Level]]] = {
     P.WidthParams: lambda p, s: width_levels(p.widths),
-    P.DepthParams: lambda p, s: _depth_levels(s, p.depths),
+    P.DepthParams: lambda p, s: s.backend.depth_levels(p.depths),
     P.SourceTaskParams: lambda p, s: source_levels(p.sources),
     P.LayerParams: lambda p, s: layer_levels(p.layers, p.pooling),
     P.DimReductionParams: lambda p, s: dim_levels(p.dims, s.feature_dim()),
@@ -481,7 +462,7 @@ def network_table(params, study: Study | None = None) -> pd.DataFrame:
     """Every source network behind the notebook's levels: SGD steps, training seconds and
     top-1 on its source's test split at the last two snapshots (converged: within 1 point)."""
     study = study or study_for(params, progress=False)
-    if study.profile.name == "real":  # torchvision's networks: trained elsewhere
+    if not study.backend.offers.trains_networks:  # e.g. torchvision's: trained elsewhere
         return pd.DataFrame(columns=["level", "network", "steps", "seconds", "top-1 (%)"])
     rows = []
     for seed in params.seeds or study.profile.seeds:

@@ -10,9 +10,10 @@ and cross-validated scores on the training split (for Table 6's choices).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from .cache import Cache
 from .finetune import finetune
 from .probes import LinearProbe
 from .profiles import Profile, get_profile
-from .tasks import RetrievalTruth, TaskData
+from .tasks import RetrievalTruth, TaskData, TaskSpec
 from .world import (
     EXTRA_SPLITS,
     SOURCES,
@@ -93,6 +94,11 @@ class Representation:
         if self.finetune not in FT_MODES:
             raise ValueError(f"finetune={self.finetune!r} is not one of {FT_MODES}")
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The source networks whose features make this representation (concat: two)."""
+        return ("objects", "scenes") if self.source == "concat" else (self.source,)
+
     def label(self) -> str:
         parts = [self.source, self.width, f"d{self.depth}", self.layer]
         if self.fraction != 1:
@@ -122,6 +128,22 @@ class Level:
     rep: Representation
 
 
+def depth_levels(depths: Sequence[int], base: Representation = STANDARD) -> list[Level]:
+    """The depth factor's levels: `base` at each depth (a backend's own `Representation`
+    subclass when its depths are not the world's)."""
+    return [Level(str(d), int(d), replace(base, depth=int(d))) for d in depths]
+
+
+def extraction_layers(order: Sequence[str], layer: str, standard: bool) -> tuple[str, ...]:
+    """Layers to extract in one forward pass; entries are shared across notebooks.
+
+    The standard network gives every layer (the layer notebook and Table 6 both need its
+    conv layers); other networks give their FC layers plus the one asked for.
+    """
+    wanted = set(FC_LAYERS) | {layer}
+    return tuple(name for name in order if standard or name in wanted)
+
+
 def check_tasks(tasks: Sequence[str], allowed: Sequence[str] = TARGETS) -> tuple[str, ...]:
     if isinstance(tasks, str):
         raise ValueError(f"tasks={tasks!r} must be a list of task names, not a string")
@@ -131,8 +153,260 @@ def check_tasks(tasks: Sequence[str], allowed: Sequence[str] = TARGETS) -> tuple
     return tuple(tasks)
 
 
+# A stage of Table 6's search: (study, task, setting so far) -> its variations.
+Stage = Callable[["Study", str, Representation], list[Representation]]
+
+
+@dataclass(frozen=True)
+class Offers:
+    """What a backend can do beyond scoring representations of its networks.
+
+    trains_networks: its source networks are trained here (steps, top-1, the network tables);
+    finetunes: it can fine-tune a network on a target task (Tables 4 and 5, scratch);
+    world_card: its tasks are the embedded world's (galleries, raw pixels, rank reasons).
+    """
+
+    trains_networks: bool
+    finetunes: bool
+    world_card: bool
+
+
+class Backend(Protocol):
+    """Where a `Study`'s tasks and networks come from: the embedded world (`WorldBackend`) or
+    torchvision (`transferlab.real.study.RealBackend`). `Study` does the rest -- post-process,
+    probe or retrieval, metric, bootstrap, the cache of scores and the results rows.
+
+    A level it cannot produce raises `Unavailable` from `check` (before any compute).
+    `data_id` and the `model_id` of `model` are what identify scores and sub-patch features
+    in cache keys, so they must change whenever the images or the weights do.
+    """
+
+    profile: Profile
+    cache: Cache
+    progress: bool
+    offers: Offers
+
+    # tasks
+    def check_tasks(self, tasks: Sequence[str]) -> tuple[str, ...]: ...
+    def default_tasks(self) -> tuple[str, ...]: ...
+    def task_spec(self, name: str) -> TaskSpec: ...
+    def task(self, name: str) -> TaskData: ...
+    def data_id(self, task: str, split: str | None = None) -> dict: ...
+    def validation_truth(self, task: str) -> RetrievalTruth | None: ...
+
+    # networks
+    def check(self, rep: Representation) -> None: ...
+    def model(self, rep: Representation, source: str, task: str, seed: int) -> tuple[dict, Any]: ...
+    def source_accuracy(self, source: str, rep: Representation, seed: int) -> float: ...
+    def checkpoint_iterations(self, seed: int, rep: Representation) -> list[int]: ...
+    def weights_name(self, rep: Representation) -> str | None: ...
+
+    # features (raw: before post-processing)
+    def feature_dim(self, rep: Representation) -> int: ...
+    def features(self, rep: Representation, source: str, task: str, split: str,
+                 seed: int) -> np.ndarray: ...
+    def patches(self, rep: Representation, task: str, split: str, seed: int,
+                boxes: np.ndarray) -> np.ndarray: ...
+
+    # the factor levels it offers
+    def depth_levels(self, depths: Sequence[int]) -> list[Level]: ...
+    def optimized_stages(self, paper: dict[str, Stage]) -> dict[str, Stage]: ...
+
+
 class Study:
-    """Trains, extracts, probes and scores, all through one cache."""
+    """Scores representations of a backend's networks on its tasks, all through one cache.
+
+    `backend`: a `Backend`, or a profile (name) of the embedded world (`WorldBackend`).
+    """
+
+    def __init__(self, backend: Backend | Profile | str = "quick", cache: Cache | None = None,
+                 progress: bool = True) -> None:
+        if isinstance(backend, (str, Profile)):
+            backend = WorldBackend(backend, cache=cache, progress=progress)
+        elif cache is not None:
+            raise ValueError("cache= is for a profile name; a backend brings its own cache")
+        self.backend = backend
+        compute.configure_threads()
+
+    @property
+    def profile(self) -> Profile:
+        return self.backend.profile
+
+    @property
+    def cache(self) -> Cache:
+        return self.backend.cache
+
+    @property
+    def progress(self) -> bool:
+        return self.backend.progress
+
+    # The embedded world's own (WorldBackend): its config, input size and trained networks,
+    # which the world card, the plan and the notebooks' network tables read.
+    @property
+    def world(self) -> WorldConfig:
+        return self.backend.world
+
+    @property
+    def input_size(self) -> int:
+        return self.backend.input_size
+
+    def network(self, source: str, width: str = "medium", depth: int = 5, fraction: float = 1.0,
+                seed: int = 0) -> training.TrainedNet:
+        return self.backend.network(source, width, depth, fraction, seed)
+
+    # ------------------------------------------------------------------ the backend's
+
+    def check_tasks(self, tasks: Sequence[str]) -> tuple[str, ...]:
+        return self.backend.check_tasks(tasks)
+
+    def default_tasks(self) -> tuple[str, ...]:
+        return self.backend.default_tasks()
+
+    def task_spec(self, name: str) -> TaskSpec:
+        return self.backend.task_spec(name)
+
+    def task(self, name: str) -> TaskData:
+        return self.backend.task(name)
+
+    def check(self, rep: Representation) -> None:
+        """Fail before any compute if the backend cannot produce `rep`."""
+        self.backend.check(rep)
+
+    def feature_dim(self, rep: Representation = STANDARD) -> int:
+        return self.backend.feature_dim(rep)
+
+    def source_accuracy(self, source: str, rep: Representation = STANDARD, seed: int = 0) -> float:
+        """Top-1 accuracy (%) of a source network on its own test split (NaN: unknown)."""
+        return self.backend.source_accuracy(source, rep, seed)
+
+    def checkpoint_iterations(self, seed: int = 0, rep: Representation = STANDARD) -> list[int]:
+        return self.backend.checkpoint_iterations(seed, rep)
+
+    def _model(self, rep: Representation, source: str, task: str, seed: int) -> tuple[dict, Any]:
+        """(model_id, model) behind `rep` for one source (the plan runs fine-tunes through it)."""
+        return self.backend.model(rep, source, task, seed)
+
+    # ------------------------------------------------------------------ features
+
+    def raw_features(self, rep: Representation, task: str, split: str, seed: int) -> np.ndarray:
+        """Jitter-averaged features of one split at `rep.layer`, post-processed per source
+        (concat: the two sources side by side)."""
+        parts = [features.postprocess(self.backend.features(rep, source, task, split, seed))
+                 for source in rep.sources]
+        return parts[0] if len(parts) == 1 else features.concat(*parts)
+
+    def split_features(self, rep: Representation, task: str, seed: int) -> dict[str, np.ndarray]:
+        """Post-processed features of every split of a task."""
+        return {s: self.raw_features(rep, task, s, seed)
+                for s in self.task(task).images}
+
+    def _patches(self, rep: Representation, data: TaskData, split: str,
+                 seed: int) -> np.ndarray:
+        """Post-processed features (N, 30, D) of the spatial-search sub-patches of a split."""
+        task = data.spec.name
+        model_id, _ = self._model(rep, rep.source, task, seed)
+        key = {"model": model_id, **self.backend.data_id(task, split),
+               "layer": rep.layer, "pooling": rep.pooling, "compute": compute.precision_id()}
+        boxes = retrieval.subpatch_boxes()
+        x = self.cache.get_or_compute(
+            "patches", key,
+            lambda: {"x": self.backend.patches(rep, task, split, seed, boxes)})["x"]
+        n, p, d = x.shape
+        return features.postprocess(x.reshape(n * p, d)).reshape(n, p, d)
+
+    # ------------------------------------------------------------------ scoring
+
+    def evaluate(self, rep: Representation, task: str, seed: int = 0) -> dict[str, float]:
+        """score, bootstrap interval (test split) and cross-validated score (train split).
+
+        Cached (kind "scores"): a warm re-run of a notebook fits no probe again.
+        """
+        key = {**self._score_id(rep, task, seed), "rep": asdict(rep), "seed": seed,
+               "probe": asdict(replace(self.profile.probe, seed=seed)),
+               "n_boot": self.profile.n_boot}
+        return self.cache.get_or_compute("scores", key, lambda: self._evaluate(rep, task, seed),
+                                         codec="json")
+
+    def _score_id(self, rep: Representation, task: str, seed: int) -> dict:
+        """What identifies the inputs of a score: the networks' weights and the task's data."""
+        return {"models": [self._model(rep, s, task, seed)[0] for s in rep.sources],
+                **self.backend.data_id(task)}
+
+    def _evaluate(self, rep: Representation, task: str, seed: int) -> dict[str, float]:
+        data = self.task(task)
+        feats = self.split_features(rep, task, seed)
+        if data.spec.kind == "retrieval":
+            return self._evaluate_retrieval(rep, data, feats, seed)
+        return self._evaluate_classification(rep, data, feats, seed)
+
+    def _evaluate_classification(self, rep, data: TaskData, feats, seed):
+        spec = data.spec
+        xtr, xte = feats["train"], feats["test"]
+        ytr, yte = data.labels["train"], data.labels["test"]
+        if rep.pca_dim:
+            xtr, xte = _pca(xtr, xte, rep.pca_dim)
+        probe = LinearProbe(spec.kind, spec.metric, replace(self.profile.probe, seed=seed))
+        probe.fit(xtr, trainable_labels(ytr))
+        dec = probe.decision(xte)
+        score = _score(spec.metric, dec, yte)
+        boot = metrics.bootstrap_replicates(lambda idx: _score(spec.metric, dec[idx], yte[idx]),
+                                            len(yte), n_boot=self.profile.n_boot, seed=seed)
+        return _scored(score, boot, probe.cv_score_)
+
+    def _evaluate_retrieval(self, rep, data: TaskData, feats, seed):
+        spec = data.spec
+        if rep.spatial:  # every image is its 30 sub-patches; whitening is fitted on train patches
+            feats = {s: self._patches(rep, data, s, seed) for s in data.images}
+        white = retrieval.fit_whitening(_rows(feats["train"]), rep.pca_dim)
+        q, db = _embed(feats["query"], white), _embed(feats["database"], white)
+        dist = _distances(q, db)
+        score, per_query = retrieval.evaluate_retrieval(spec.metric, dist, data.truth)
+        boot = metrics.bootstrap_replicates(lambda idx: np.nanmean(per_query[idx], axis=1),
+                                            len(per_query), n_boot=self.profile.n_boot,
+                                            seed=seed, vectorized=True)
+        truth = self.backend.validation_truth(spec.name)
+        cv = float("nan") if truth is None else validation_score(feats["train"], truth, rep.pca_dim)
+        return _scored(score, boot, cv)
+
+    # ------------------------------------------------------------------ grids
+
+    def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] | None = None,
+            seeds: Sequence[int] = ()) -> pd.DataFrame:
+        """Score every (level, task, seed); one results row each (tasks=None: the defaults).
+
+        Every level and task is checked before any computation starts. Rows name the
+        weights behind their level where the backend does (the `weights` column).
+        """
+        tasks = self.check_tasks(self.default_tasks() if tasks is None else tasks)
+        if not tasks:
+            raise ValueError(f"no tasks to run for factor {factor!r}")
+        seeds = tuple(seeds or self.profile.seeds)
+        for lv in levels:
+            self.check(lv.rep)
+        rows = []
+        jobs = [(lv, t, s) for s in seeds for lv in levels for t in tasks]
+        bar = tqdm(jobs, desc=f"{factor}", disable=not self.progress, unit="eval")
+        for lv, task, seed in bar:
+            bar.set_postfix_str(f"{lv.label} | {task}")
+            out = self.evaluate(lv.rep, task, seed)
+            spec = self.task_spec(task)
+            rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
+                         "task": task, "group": spec.group, "domain": spec.domain,
+                         "distance_rank": spec.distance_rank,
+                         "metric": spec.metric, "seed": seed,
+                         "representation": lv.rep.label(), **out})
+        table = results.frame(rows)
+        names = {lv.label: self.backend.weights_name(lv.rep) for lv in levels}
+        if any(name is not None for name in names.values()):
+            table = results.validate(table.assign(weights=table.level.map(names)))
+        return table
+
+
+class WorldBackend:
+    """The embedded world: tasks rendered from a profile's `WorldConfig`, source networks
+    trained on its source tasks (and fine-tuned on its targets), all cached."""
+
+    offers = Offers(trains_networks=True, finetunes=True, world_card=True)
 
     def __init__(self, profile: Profile | str = "quick", cache: Cache | None = None,
                  progress: bool = True) -> None:
@@ -142,41 +416,46 @@ class Study:
         self._models: dict = {}
         self._networks: dict = {}
         self._tasks: dict[str, TaskData] = {}
-        compute.configure_threads()
 
     @property
     def world(self) -> WorldConfig:
         return self.profile.world
 
-    def check_tasks(self, tasks: Sequence[str]) -> tuple[str, ...]:
-        return check_tasks(tasks)
-
-    def task_spec(self, name: str):
-        return TASKS[name]
-
-    def default_tasks(self) -> tuple[str, ...]:
-        return self.profile.tasks
-
-    def check(self, rep: Representation) -> None:
-        """Fail before any compute if `rep` cannot be produced (world: checked at construction)."""
-
-    def feature_dim(self, rep: Representation = STANDARD) -> int:
-        return networks.NetConfig(width=rep.width, depth=rep.depth).fc6
-
     @cached_property
     def input_size(self) -> int:
         return networks.crop_size(self.world.size)
 
-    # ------------------------------------------------------------------ data and networks
+    # ------------------------------------------------------------------ tasks
+
+    def check_tasks(self, tasks: Sequence[str]) -> tuple[str, ...]:
+        return check_tasks(tasks)
+
+    def default_tasks(self) -> tuple[str, ...]:
+        return self.profile.tasks
+
+    def task_spec(self, name: str) -> TaskSpec:
+        return TASKS[name]
 
     def task(self, name: str) -> TaskData:
         if name not in self._tasks:
             self._tasks[name] = load_task(name, self.world, self.cache)
         return self._tasks[name]
 
+    def data_id(self, task: str, split: str | None = None) -> dict:
+        return data_id(task, self.world, split)
+
+    def validation_truth(self, task: str) -> RetrievalTruth | None:
+        """The train split as a retrieval set (pairs of views of other instances)."""
+        return validation_truth(task, self.world)
+
+    # ------------------------------------------------------------------ networks
+
+    def check(self, rep: Representation) -> None:
+        """Nothing to check: `Representation` admits only levels the world can train."""
+
     def network(self, source: str, width: str = "medium", depth: int = 5, fraction: float = 1.0,
                 seed: int = 0) -> training.TrainedNet:
-        """The source network, trained once and then loaded from the cache (once per Study)."""
+        """The source network, trained once and then loaded from the cache (once per backend)."""
         key = (source, width, depth, fraction, seed)
         if key not in self._networks:
             self._networks[key] = self._train(source, width, depth, fraction, seed)
@@ -193,7 +472,6 @@ class Study:
                               progress=self.progress)
 
     def source_accuracy(self, source: str, rep: Representation = STANDARD, seed: int = 0) -> float:
-        """Top-1 accuracy (%) of a source network on its own test split."""
         net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
         x, y = load_split(source, "test", self.world, self.cache)
         return 100 * training.accuracy(net.model(self._iteration(net, rep.checkpoint)), x, y)
@@ -213,7 +491,10 @@ class Study:
         net = self.network(rep.source, rep.width, rep.depth, rep.fraction, seed)
         return sorted(net.checkpoints)
 
-    def _model(self, rep: Representation, source: str, task: str, seed: int):
+    def weights_name(self, rep: Representation) -> None:
+        return None  # the world's own networks: results keep the schema's default
+
+    def model(self, rep: Representation, source: str, task: str, seed: int):
         """(model_id, model) of the network behind `rep` (fine-tuned on `task` if asked)."""
         net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
         iteration = self._iteration(net, rep.checkpoint)
@@ -265,141 +546,36 @@ class Study:
 
     # ------------------------------------------------------------------ features
 
-    @staticmethod
-    def _layers(rep: Representation) -> tuple[str, ...]:
-        """Layers to extract in one forward pass; entries are shared across notebooks.
+    def feature_dim(self, rep: Representation = STANDARD) -> int:
+        return networks.NetConfig(width=rep.width, depth=rep.depth).fc6
 
-        The standard network gives every layer (the layer notebook and Table 6 both need its
-        conv layers); other networks give their FC layers plus the one asked for.
-        """
+    def features(self, rep: Representation, source: str, task: str, split: str,
+                 seed: int) -> np.ndarray:
+        """Raw jitter-averaged features at `rep.layer` (one cache entry per network, split
+        and pooling holds every layer `extraction_layers` names)."""
+        model_id, model = self.model(rep, source, task, seed)
+        images, _ = self.task(task).split(split)
         order = networks.layer_names(networks.NetConfig(depth=rep.depth))
-        network_is_standard = replace(rep, layer="fc6", pooling=1, pca_dim=None,
-                                      spatial=False) == STANDARD
-        if network_is_standard:
-            return tuple(order)
-        wanted = set(FC_LAYERS) | {rep.layer}
-        return tuple(layer for layer in order if layer in wanted)
+        standard = replace(rep, layer="fc6", pooling=1, pca_dim=None, spatial=False) == STANDARD
+        feats = features.features(model_id, model, images, data_id(task, self.world, split),
+                                  extraction_layers(order, rep.layer, standard), rep.pooling,
+                                  self.cache, progress=False)
+        return feats[rep.layer]
 
-    def raw_features(self, rep: Representation, task: str, split: str, seed: int) -> np.ndarray:
-        """Jitter-averaged features of one split at `rep.layer` (before post-processing)."""
-        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
-        parts = []
-        for source in sources:
-            model_id, model = self._model(rep, source, task, seed)
-            images, _ = self.task(task).split(split)
-            feats = features.features(model_id, model, images,
-                                      data_id(task, self.world, split),
-                                      self._layers(rep), rep.pooling, self.cache,
-                                      progress=False)
-            parts.append(features.postprocess(feats[rep.layer]))
-        return parts[0] if len(parts) == 1 else features.concat(*parts)
+    def patches(self, rep: Representation, task: str, split: str, seed: int,
+                boxes: np.ndarray) -> np.ndarray:
+        _, model = self.model(rep, rep.source, task, seed)
+        images, _ = self.task(task).split(split)
+        return features.extract_patches(model, images, rep.layer, boxes, pooling=rep.pooling,
+                                        progress=False)
 
-    def split_features(self, rep: Representation, task: str, seed: int) -> dict[str, np.ndarray]:
-        """Post-processed features of every split of a task."""
-        return {s: self.raw_features(rep, task, s, seed)
-                for s in self.task(task).images}
+    # ------------------------------------------------------------------ factor levels
 
-    # ------------------------------------------------------------------ scoring
+    def depth_levels(self, depths: Sequence[int]) -> list[Level]:
+        return depth_levels(depths)
 
-    def evaluate(self, rep: Representation, task: str, seed: int = 0) -> dict[str, float]:
-        """score, bootstrap interval (test split) and cross-validated score (train split).
-
-        Cached (kind "scores"): a warm re-run of a notebook fits no probe again.
-        """
-        key = {**self._score_id(rep, task, seed), "rep": asdict(rep), "seed": seed,
-               "probe": asdict(replace(self.profile.probe, seed=seed)),
-               "n_boot": self.profile.n_boot}
-        return self.cache.get_or_compute("scores", key, lambda: self._evaluate(rep, task, seed),
-                                         codec="json")
-
-    def _score_id(self, rep: Representation, task: str, seed: int) -> dict:
-        """What identifies the inputs of a score: the networks' weights and the task's data."""
-        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
-        return {"models": [self._model(rep, s, task, seed)[0] for s in sources],
-                **data_id(task, self.world)}
-
-    def _evaluate(self, rep: Representation, task: str, seed: int) -> dict[str, float]:
-        data = self.task(task)
-        feats = self.split_features(rep, task, seed)
-        if data.spec.kind == "retrieval":
-            return self._evaluate_retrieval(rep, data, feats, seed)
-        return self._evaluate_classification(rep, data, feats, seed)
-
-    def _evaluate_classification(self, rep, data: TaskData, feats, seed):
-        spec = data.spec
-        xtr, xte = feats["train"], feats["test"]
-        ytr, yte = data.labels["train"], data.labels["test"]
-        if rep.pca_dim:
-            xtr, xte = _pca(xtr, xte, rep.pca_dim)
-        probe = LinearProbe(spec.kind, spec.metric, replace(self.profile.probe, seed=seed))
-        probe.fit(xtr, trainable_labels(ytr))
-        dec = probe.decision(xte)
-        score = _score(spec.metric, dec, yte)
-        boot = metrics.bootstrap_replicates(lambda idx: _score(spec.metric, dec[idx], yte[idx]),
-                                            len(yte), n_boot=self.profile.n_boot, seed=seed)
-        return _scored(score, boot, probe.cv_score_)
-
-    def _evaluate_retrieval(self, rep, data: TaskData, feats, seed):
-        spec = data.spec
-        if rep.spatial:  # every image is its 30 sub-patches; whitening is fitted on train patches
-            feats = {s: self._patches(rep, data, s, seed) for s in data.images}
-        white = retrieval.fit_whitening(_rows(feats["train"]), rep.pca_dim)
-        q, db = _embed(feats["query"], white), _embed(feats["database"], white)
-        dist = _distances(q, db)
-        score, per_query = retrieval.evaluate_retrieval(spec.metric, dist, data.truth)
-        boot = metrics.bootstrap_replicates(lambda idx: np.nanmean(per_query[idx], axis=1),
-                                            len(per_query), n_boot=self.profile.n_boot,
-                                            seed=seed, vectorized=True)
-        truth = self._validation_truth(data)
-        cv = float("nan") if truth is None else validation_score(feats["train"], truth, rep.pca_dim)
-        return _scored(score, boot, cv)
-
-    def _validation_truth(self, data: TaskData) -> RetrievalTruth | None:
-        """The train split as a retrieval set (pairs of views of other instances)."""
-        return validation_truth(data.spec.name, self.world)
-
-    def _patches(self, rep, data: TaskData, split: str, seed: int) -> np.ndarray:
-        """Post-processed features (N, 30, D) of the spatial-search sub-patches of a split."""
-        model_id, model = self._model(rep, rep.source, data.spec.name, seed)
-        images, _ = data.split(split)
-        key = {"model": model_id, **data_id(data.spec.name, self.world, split),
-               "layer": rep.layer, "pooling": rep.pooling, "compute": compute.precision_id()}
-        boxes = retrieval.subpatch_boxes()
-        out = self.cache.get_or_compute(
-            "patches", key,
-            lambda: {"x": features.extract_patches(model, images, rep.layer, boxes,
-                                                   pooling=rep.pooling, progress=False)})
-        x = out["x"]
-        n, p, d = x.shape
-        return features.postprocess(x.reshape(n * p, d)).reshape(n, p, d)
-
-    # ------------------------------------------------------------------ grids
-
-    def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] | None = None,
-            seeds: Sequence[int] = ()) -> pd.DataFrame:
-        """Score every (level, task, seed); one results row each (tasks=None: the defaults).
-
-        Every level and task is checked before any computation starts.
-        """
-        tasks = self.check_tasks(self.default_tasks() if tasks is None else tasks)
-        if not tasks:
-            raise ValueError(f"no tasks to run for factor {factor!r}")
-        seeds = tuple(seeds or self.profile.seeds)
-        for lv in levels:
-            self.check(lv.rep)
-        rows = []
-        jobs = [(lv, t, s) for s in seeds for lv in levels for t in tasks]
-        bar = tqdm(jobs, desc=f"{factor}", disable=not self.progress, unit="eval")
-        for lv, task, seed in bar:
-            bar.set_postfix_str(f"{lv.label} | {task}")
-            out = self.evaluate(lv.rep, task, seed)
-            spec = self.task_spec(task)
-            rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
-                         "task": task, "group": spec.group, "domain": spec.domain,
-                         "distance_rank": spec.distance_rank,
-                         "metric": spec.metric, "seed": seed,
-                         "representation": lv.rep.label(), **out})
-        return results.frame(rows)
+    def optimized_stages(self, paper: dict[str, Stage]) -> dict[str, Stage]:
+        return paper  # every factor's levels can be trained: the paper's staged search
 
 
 def _scored(score: float, boot: np.ndarray, cv: float) -> dict:

@@ -1,9 +1,10 @@
 """The study on real data: torchvision datasets and pretrained networks, same notebooks.
 
-`RealStudy` is a `Study` whose tasks come from `transferlab.real.load_task` (datasets already
-on disk under `data_root`) and whose networks are torchvision classifiers
+`RealBackend` is a `study.Backend` whose tasks come from `transferlab.real.load_task`
+(datasets already on disk under `data_root`) and whose networks are torchvision classifiers
 (`transferlab.real.load_model`) instead of networks trained on the embedded world. Everything
-after the features -- probes, retrieval, metrics, bootstrap, results rows -- is the base class's.
+after the features -- probes, retrieval, metrics, bootstrap, results rows -- is `Study`'s;
+`RealStudy` is the `Study` over this backend.
 
 How the paper's factors map onto pretrained networks:
 
@@ -67,15 +68,26 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import yaml
 
-from .. import compute, features, results, retrieval
+from .. import compute, features
 from ..cache import Cache
 from ..finetune import FinetuneConfig
 from ..probes import ProbeConfig
 from ..profiles import Profile
-from ..study import STANDARD, Level, Representation, Study, Unavailable
+from ..study import (
+    STANDARD,
+    Level,
+    Offers,
+    Representation,
+    Stage,
+    Study,
+    Unavailable,
+    extraction_layers,
+)
+from ..study import (
+    depth_levels as _depth_levels,
+)
 from ..tasks import RetrievalTruth, TaskData, TaskSpec
 from ..training import TrainConfig
 from ..world import WorldConfig
@@ -102,10 +114,10 @@ MIN_IMAGE_SIZE = 96  # AlexNet's last pooling needs a >= 3x3 conv5 map: input >=
 MAX_MODELS = 2  # networks kept in memory (concat needs two); VGG-19 alone is ~550 MB
 
 # Sizes of a real run. tasks=(): the notebooks' default tasks are the datasets found under
-# data_root (RealStudy.default_tasks), which the profile cannot know.
+# data_root (RealBackend.default_tasks), which the profile cannot know.
 REAL_PROFILE = Profile(
     name="real",
-    world=WorldConfig(),  # unused: RealStudy.world raises
+    world=WorldConfig(),  # unused: the tasks are datasets under data_root
     train=TrainConfig(),  # unused: nothing is trained
     finetune=FinetuneConfig(),
     probe=ProbeConfig(),  # the paper's 4-fold cross-validation of C
@@ -152,7 +164,7 @@ def _values(rep: Representation) -> dict:
 class RealRepresentation(Representation):
     """A `Representation` whose depth names a torchvision network (`REAL_DEPTHS`, or the
     study's `depths:`), not the world's; every other field follows `Representation`'s own
-    checks. The study says whether it has a network of that depth (`RealStudy.check`)."""
+    checks. The study says whether it has a network of that depth (`RealBackend.check`)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
@@ -170,7 +182,7 @@ def as_real(rep: Representation) -> RealRepresentation:
 def depth_levels(depths: Sequence[int]) -> list[Level]:
     """The depth factor's levels on torchvision networks (by default 5, 8, 10, 13, 16 conv
     layers; the weights file's `depths:` names others)."""
-    return [Level(str(d), int(d), replace(as_real(STANDARD), depth=int(d))) for d in depths]
+    return _depth_levels(depths, as_real(STANDARD))
 
 
 # ------------------------------------------------------------------ weights
@@ -361,8 +373,8 @@ def validation_truth(labels: np.ndarray) -> RetrievalTruth | None:
 # ------------------------------------------------------------------ the study
 
 
-class RealStudy(Study):
-    """`Study` on datasets under `data_root` with torchvision networks; same public interface.
+class RealBackend:
+    """The `study.Backend` of datasets under `data_root` with torchvision networks.
 
     tasks: the default tasks of `run` (empty: every real dataset found under data_root).
     image_size: side of the decoded images (networks read image_size * 224/256 px).
@@ -393,7 +405,9 @@ class RealStudy(Study):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or limit < 1):
             raise ValueError(f"limit={limit!r} must be None or an int >= 1")
-        super().__init__(profile, cache=cache, progress=progress)
+        self.profile, self.progress = profile, progress
+        self.cache = cache if cache is not None else Cache()
+        self._tasks: dict[str, TaskData] = {}
         self.data_root = root
         self.weights = weights if isinstance(weights, RealWeights) else RealWeights.parse(weights)
         self.image_size, self.limit = image_size, limit
@@ -402,22 +416,8 @@ class RealStudy(Study):
         self._data_ids: dict[str, dict[str, dict]] = {}
         self._real_models: OrderedDict[tuple[str, str], RealModel] = OrderedDict()
 
-    @classmethod
-    def from_params(cls, params, progress: bool = True) -> RealStudy:
-        """The study of a notebook's checked parameters (data_root, weights, tasks).
-
-        An empty data_root means $TRANSFERLAB_DATA; empty weights, torchvision's ImageNet ones.
-        """
-        root = params.data_root or os.environ.get("TRANSFERLAB_DATA", "")
-        if not root:
-            raise ValueError("profile='real' needs data_root (or $TRANSFERLAB_DATA): the folder "
-                             "holding the datasets, e.g. data_root=/data with /data/flowers-102")
-        return cls(root, params.weights or "imagenet", tasks=params.tasks, progress=progress)
-
-    @property
-    def world(self) -> WorldConfig:
-        raise ValueError("profile 'real' has no embedded world: its tasks are datasets under "
-                         f"data_root={str(self.data_root)!r}")
+    # Pretrained networks: nothing is trained or fine-tuned here, and the tasks are datasets.
+    offers = Offers(trains_networks=False, finetunes=False, world_card=False)
 
     # ------------------------------------------------------------------ tasks
 
@@ -471,11 +471,18 @@ class RealStudy(Study):
             self._data_ids[name], self._tasks[name] = ids, data
         return self._tasks[name]
 
-    # ------------------------------------------------------------------ networks
+    def data_id(self, task: str, split: str | None = None) -> dict:
+        """The decoded images' identity (and the test rows kept), of one split or all."""
+        self.task(task)  # decodes (or finds) the images and records their ids
+        if split is None:
+            return {"task": task, "data": self._data_ids[task]}
+        return {"data": self._data_ids[task][split]}
 
-    def network(self, *args, **kwargs):
-        raise ValueError("profile 'real' trains no networks: its networks are torchvision's "
-                         "(RealStudy.model)")
+    def validation_truth(self, task: str) -> RetrievalTruth | None:
+        """Pairs within the train split (real datasets ship no held-out instances)."""
+        return validation_truth(self.task(task).labels["train"])
+
+    # ------------------------------------------------------------------ networks
 
     def source_accuracy(self, source: str, rep: Representation = STANDARD, seed: int = 0) -> float:
         """NaN: a real network's source accuracy needs the ImageNet / Places validation sets,
@@ -552,7 +559,7 @@ class RealStudy(Study):
     def check(self, rep: Representation) -> None:
         """Everything `rep` needs exists (weights files, ImageNet weights in the hub cache,
         the layer in the network)."""
-        for source in ("objects", "scenes") if rep.source == "concat" else (rep.source,):
+        for source in rep.sources:
             arch, weights = self.resolve(rep, source)
             if weights == "imagenet" and not hub_weights_path(arch).exists():
                 raise WeightsNotFound(
@@ -562,12 +569,12 @@ class RealStudy(Study):
                     f"allow_download=True), or give weights=<checkpoint>."
                 )
             if arch not in DEPTH_ARCHS:  # which stages a network has shows once it is built
-                layers = list(self.model(rep, source).layers)
+                layers = list(self.load(rep, source).layers)
                 if rep.layer not in layers:
                     raise Unavailable(f"layer={rep.layer!r}: {arch} has no such layer; its "
                                       f"layers: {layers}")
 
-    def model(self, rep: Representation, source: str) -> RealModel:
+    def load(self, rep: Representation, source: str) -> RealModel:
         """The network behind `rep` for `source`, loaded once (the last few stay in memory)."""
         key = self.resolve(rep, source)
         if key in self._real_models:
@@ -578,17 +585,22 @@ class RealStudy(Study):
             self._real_models[key] = load_model(*key)
         return self._real_models[key]
 
+    def model(self, rep: Representation, source: str, task: str,
+              seed: int) -> tuple[dict, RealModel]:
+        """(model_id, network) behind `rep` for `source`; the same for every task and seed."""
+        model = self.load(rep, source)
+        return self._model_id(model), model
+
     def weights_name(self, rep: Representation) -> str:
         """Which weights produced `rep`'s features, for the results' `weights` column."""
-        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
-        return " + ".join(self.model(rep, s).name for s in sources)
+        return " + ".join(self.load(rep, s).name for s in rep.sources)
 
     def feature_dim(self, rep: Representation = STANDARD) -> int:
         """Dimension of `rep`'s raw feature (4096 for AlexNet's FC6), from one blank image."""
         self.check(rep)
         dims = 0
-        for source in ("objects", "scenes") if rep.source == "concat" else (rep.source,):
-            model = self.model(rep, source)
+        for source in rep.sources:
+            model = self.load(rep, source)
             blank = np.zeros((1, self._view_side(model), self._view_side(model), 3), np.uint8)
             kwargs = {k: v for k, v in self._extract_kwargs(model).items() if k != "input_size"}
             x = features.extract(model.module, blank, {rep.layer: model.layers[rep.layer]},
@@ -662,65 +674,79 @@ class RealStudy(Study):
         feats = self.cache.get_or_compute("features", key, run, codec="arrays")
         return {**feats, **{alias: feats[name] for alias, name in aliases.items()}}
 
-    def raw_features(self, rep: Representation, task: str, split: str, seed: int) -> np.ndarray:
-        """Jitter-averaged features of one split at `rep.layer` (before post-processing).
-
-        The standard network gives every layer in one pass (shared by the layer notebook and
-        Table 6); other networks give their FC layers plus the one asked for.
-        """
+    def features(self, rep: Representation, source: str, task: str, split: str,
+                 seed: int) -> np.ndarray:
+        """Raw jitter-averaged features of one split at `rep.layer` (see `extraction_layers`)."""
         self.task(task)
-        parts = []
-        for source in ("objects", "scenes") if rep.source == "concat" else (rep.source,):
-            model = self.model(rep, source)
-            wanted = {"fc6", "fc7", "fc8", rep.layer}
-            names = [n for n in model.layers if self._is_standard(rep, source) or n in wanted]
-            feats = self._features(model, task, split, names, rep.pooling)
-            parts.append(features.postprocess(feats[rep.layer]))
-        return parts[0] if len(parts) == 1 else features.concat(*parts)
+        model = self.load(rep, source)
+        names = list(extraction_layers(model.layers, rep.layer, self._is_standard(rep, source)))
+        return self._features(model, task, split, names, rep.pooling)[rep.layer]
 
-    def _patches(self, rep, data: TaskData, split: str, seed: int) -> np.ndarray:
-        model = self.model(rep, rep.source)
+    def patches(self, rep: Representation, task: str, split: str, seed: int,
+                boxes: np.ndarray) -> np.ndarray:
+        """Raw features (N, P, D) of the sub-patches `boxes` of each image of a split."""
+        model = self.load(rep, rep.source)
         kwargs = self._extract_kwargs(model)
-        key = {"model": self._model_id(model), "data": self._data_ids[data.spec.name][split],
-               "layer": rep.layer, "pooling": rep.pooling, "compute": compute.precision_id()}
-        boxes = retrieval.subpatch_boxes()
         node = model.layers[rep.layer]
+        parts = self._chunked(
+            self.task(task).images[split], model, f"patches {task}/{split} {model.name}",
+            lambda x: features.extract_patches(model.module, x, node, boxes,
+                                               pooling=rep.pooling, progress=False, **kwargs))
+        return np.concatenate(parts)
 
-        def run() -> dict[str, np.ndarray]:
-            parts = self._chunked(
-                data.images[split], model, f"patches {data.spec.name}/{split} {model.name}",
-                lambda x: features.extract_patches(model.module, x, node, boxes,
-                                                   pooling=rep.pooling, progress=False, **kwargs))
-            return {"x": np.concatenate(parts)}
+    # ------------------------------------------------------------------ factor levels
 
-        x = self.cache.get_or_compute("patches", key, run)["x"]
-        n, p, d = x.shape
-        return features.postprocess(x.reshape(n * p, d)).reshape(n, p, d)
+    def depth_levels(self, depths: Sequence[int]) -> list[Level]:
+        return depth_levels(depths)
 
-    # ------------------------------------------------------------------ scoring
+    def optimized_stages(self, paper: dict[str, Stage]) -> dict[str, Stage]:
+        # torchvision's networks offer one-factor changes of the standard only.
+        return {"candidates": lambda study, task, rep: optimized_candidates(study, task)}
 
-    def _score_id(self, rep: Representation, task: str, seed: int) -> dict:
-        sources = ("objects", "scenes") if rep.source == "concat" else (rep.source,)
-        self.task(task)  # decodes (or finds) the images and records their ids
-        return {"models": [self._model_id(self.model(rep, s)) for s in sources], "task": task,
-                "data": self._data_ids[task]}
 
-    def _validation_truth(self, data: TaskData):
-        """Pairs within the train split (real datasets ship no held-out instances)."""
-        return validation_truth(data.labels["train"])
+class RealStudy(Study):
+    """A `Study` over a `RealBackend` (same arguments); its weights, `resolve`, `model` and
+    `view` are the backend's."""
 
-    def run(self, factor: str, levels: Sequence[Level], tasks: Sequence[str] | None = None,
-            seeds: Sequence[int] = ()) -> pd.DataFrame:
-        """`Study.run`, each row naming the weights that produced it (`weights` column)."""
-        table = super().run(factor, levels, tasks, seeds)
-        names = {lv.label: self.weights_name(lv.rep) for lv in levels}
-        return results.validate(table.assign(weights=table.level.map(names)))
+    def __init__(self, data_root: str | os.PathLike, weights: RealWeights | str = "imagenet",
+                 **kwargs) -> None:
+        super().__init__(RealBackend(data_root, weights, **kwargs))
+
+    @classmethod
+    def from_params(cls, params, progress: bool = True) -> RealStudy:
+        """The study of a notebook's checked parameters (data_root, weights, tasks).
+
+        An empty data_root means $TRANSFERLAB_DATA; empty weights, torchvision's ImageNet ones.
+        """
+        root = params.data_root or os.environ.get("TRANSFERLAB_DATA", "")
+        if not root:
+            raise ValueError("profile='real' needs data_root (or $TRANSFERLAB_DATA): the folder "
+                             "holding the datasets, e.g. data_root=/data with /data/flowers-102")
+        return cls(root, params.weights or "imagenet", tasks=params.tasks, progress=progress)
+
+    @property
+    def weights(self) -> RealWeights:
+        return self.backend.weights
+
+    def resolve(self, rep: Representation, source: str) -> tuple[str, str]:
+        return self.backend.resolve(rep, source)
+
+    def model(self, rep: Representation, source: str) -> RealModel:
+        return self.backend.load(rep, source)
+
+    def view(self, images: np.ndarray, model: RealModel) -> np.ndarray:
+        return self.backend.view(images, model)
+
+
+def study_from_params(params, progress: bool = True) -> RealStudy:
+    """The real profile's entry in `transferlab.backends.REGISTERED`."""
+    return RealStudy.from_params(params, progress=progress)
 
 
 # ------------------------------------------------------------------ Table 6
 
 
-def optimized_candidates(study: RealStudy, task: str) -> list[Representation]:
+def optimized_candidates(study: Study, task: str) -> list[Representation]:
     """Table 6's candidate settings on the real profile, one factor away from the standard.
 
     Sources whose weights were given (hybrid, concat with scenes), VGG-16 (the table's depth
@@ -728,10 +754,11 @@ def optimized_candidates(study: RealStudy, task: str) -> list[Representation]:
     table's retrieval columns), PCA for retrieval, spatial search for the landmark sets.
     """
     kind = study.task_spec(task).kind
+    weights = study.backend.weights
     cands: list[Representation] = []
-    if study.weights.hybrid:
+    if weights.hybrid:
         cands.append(replace(STANDARD, source="hybrid"))
-    if study.weights.scenes:
+    if weights.scenes:
         cands.append(replace(STANDARD, source="concat"))
     cands.append(replace(STANDARD, depth=13))
     cands += [replace(STANDARD, layer=layer) for layer in ("fc7", "fc8")]

@@ -1,0 +1,28 @@
+"""Which backend serves a notebook's profile: the embedded world, or one registered here.
+
+A profile name that `profiles.get_profile` does not know may name another backend (a
+`study.Backend`): its module, imported only when asked for (torchvision is heavy), builds
+the notebook's `Study` from its checked parameters with `study_from_params`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+
+from .profiles import get_profile
+from .study import Study
+
+# profile name -> module with `study_from_params(params, progress) -> Study`
+REGISTERED = {"real": "transferlab.real.study"}
+
+
+def study_for(params, progress: bool = True) -> Study:
+    """The `Study` of a notebook's checked parameters (profile, world_seed or data_root...)."""
+    if params.profile in REGISTERED:
+        module = importlib.import_module(REGISTERED[params.profile])
+        return module.study_from_params(params, progress=progress)
+    profile = get_profile(params.profile)
+    if params.world_seed != profile.world.seed:  # another draw of the same world, same sizes
+        profile = replace(profile, world=replace(profile.world, seed=params.world_seed))
+    return Study(profile, progress=progress)
