@@ -56,3 +56,17 @@ def test_choice_needs_cv_scores(study, monkeypatch):
         "score": 50.0, "ci_low": 0.0, "ci_high": 0.0, "cv_score": np.nan, "boot": []})
     with pytest.raises(ValueError, match="cv_score"):
         _run(study, ["rooms"])
+
+
+def test_pca_is_offered_only_below_the_representations_dimension(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
+    s = Study("quick", progress=False)
+    assert s.feature_dim(STANDARD) == 1024
+    assert s.feature_dim(replace(STANDARD, layer="fc8")) == 100  # the objects source's classes
+    assert s.feature_dim(replace(STANDARD, source="concat", layer="fc8")) == 140
+    assert s.feature_dim(replace(STANDARD, layer="conv5", pooling=2)) == 64 * 4
+    for rep in (replace(STANDARD, layer="fc8"), replace(STANDARD, layer="conv5", pooling=2)):
+        offered = factors.OPTIMIZED_STAGES["pca"](s, "rooms", rep)
+        assert offered and all(r.pca_dim < s.feature_dim(rep) for r in offered)

@@ -297,8 +297,8 @@ def _layer_stage(study: Study, task: str, rep: Representation) -> list[Represent
 
 
 def _pca_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
-    full = study.feature_dim(rep) if rep.layer.startswith("fc") else None
-    dims = [d for d in OPTIMIZED_DIMS if full is None or d < full]
+    full = study.feature_dim(rep)
+    dims = [d for d in OPTIMIZED_DIMS if d < full]
     return [replace(rep, pca_dim=d) for d in dims]
 
 

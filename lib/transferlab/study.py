@@ -213,6 +213,14 @@ class Backend(Protocol):
     def optimized_stages(self, paper: dict[str, Stage]) -> dict[str, Stage]: ...
 
 
+def representation_dim(rep: Representation, n_classes: int, input_size: int) -> int:
+    """Dimension of one source network's features at `rep.layer` (before PCA)."""
+    cfg = networks.NetConfig(width=rep.width, depth=rep.depth, n_classes=n_classes,
+                             input_size=input_size)
+    units = networks.output_shapes(cfg)[rep.layer][0]
+    return units * rep.pooling ** 2 if rep.layer.startswith("conv") else units
+
+
 class Study:
     """Scores representations of a backend's networks on its tasks, all through one cache.
 
@@ -547,7 +555,10 @@ class WorldBackend:
     # ------------------------------------------------------------------ features
 
     def feature_dim(self, rep: Representation = STANDARD) -> int:
-        return networks.NetConfig(width=rep.width, depth=rep.depth).fc6
+        """Dimension of `rep`'s features: a conv layer's channels x its pooling grid, an FC
+        layer's units (fc8: the source's classes), summed over concatenated sources."""
+        return sum(representation_dim(rep, TASKS[s].n_classes, self.input_size)
+                   for s in rep.sources)
 
     def features(self, rep: Representation, source: str, task: str, split: str,
                  seed: int) -> np.ndarray:
