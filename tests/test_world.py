@@ -190,3 +190,31 @@ def test_actor_and_object_stand_in_frame(task):
         inside = (o.cx - 0.5 * reach >= 0) & (o.cx + 0.5 * reach <= 1) \
             & (o.cy - 0.5 * reach >= 0) & (o.cy + 0.5 * reach <= 1)
         assert inside[on].mean() > 0.97
+
+
+def test_world_card_checks_fail_on_the_task_that_breaks_them():
+    import pandas as pd
+    from transferlab import worldcard
+    from transferlab.world import TASKS
+
+    def rows(task, standard, scratch):
+        spec = TASKS[task]
+        base = {"factor": "world", "task": task, "group": spec.group, "domain": spec.domain,
+                "distance_rank": spec.distance_rank, "metric": spec.metric, "seed": 0,
+                "representation": "", "cv_score": np.nan}
+        scores = {"chance": 10.0, "raw pixels": 20.0, "standard fc6": standard,
+                  "scratch fc6": scratch}
+        return [{**base, "level": lv, "level_index": i, "score": v, "ci_low": v - 2,
+                 "ci_high": v + 2} for i, (lv, v) in enumerate(scores.items())]
+
+    good = rows("rooms", 60.0, 40.0) + rows("birds", 50.0, 30.0)
+    checks = worldcard.world_claims(pd.DataFrame(good)).set_index("claim")
+    assert (checks.verdict == "reproduced").all()
+    worse = rows("rooms", 60.0, 40.0) + rows("birds", 50.0, 55.0)  # scratch beats transfer
+    checks = worldcard.world_claims(pd.DataFrame(worse))
+    transfer = checks[checks.claim.str.contains("from scratch")].iloc[0]
+    assert transfer.verdict == "not reproduced" and transfer.statistic == 1
+    assert "birds" in transfer.evidence
+    saturated = rows("rooms", 99.0, 40.0)
+    fc6 = worldcard.world_claims(pd.DataFrame(saturated))
+    assert fc6[fc6.claim.str.contains("15 points")].iloc[0].verdict == "not reproduced"
