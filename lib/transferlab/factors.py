@@ -20,6 +20,8 @@ from .backends import study_for  # noqa: F401 (public: notebooks call factors.st
 from .claims import CONVERGED
 from .study import (  # noqa: F401 (depth_levels: public here, the world's depth factor)
     FC_LAYERS,
+    RANDOM_INIT,
+    SCRATCH,
     STANDARD,
     Level,
     Representation,
@@ -229,10 +231,10 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
         tasks = tasks_for(study, params)
         classification = tuple(t for t in tasks if study.task_spec(t).kind != "retrieval")
         both = (Level("standard fc6", 2, STANDARD),
-                Level("random init fc6", 4, replace(STANDARD, checkpoint=0)))
+                Level("random init fc6", 4, RANDOM_INIT))
         out = [Grid("world", both, tasks, (0,))]
         if classification:
-            scratch = Level("scratch fc6", 3, replace(STANDARD, finetune="scratch"))
+            scratch = Level("scratch fc6", 3, SCRATCH)
             out.append(Grid("world", (scratch,), classification, (0,)))
         return out
     if kind is P.OptimizedParams:

@@ -117,6 +117,10 @@ class Representation:
 
 
 STANDARD = Representation()
+# The world card's baselines: the standard network at its random initialisation (snapshot
+# 0), and the same network trained from scratch on the target's own training split.
+RANDOM_INIT = replace(STANDARD, checkpoint=0)
+SCRATCH = replace(STANDARD, finetune="scratch")
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ task is solvable from the pixels alone, so the study measures what the ConvNet a
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -16,11 +14,9 @@ from matplotlib.figure import Figure
 from . import metrics, results, retrieval
 from .probes import LinearProbe
 from .stats import NS_SCALE, metric_max, spearman
-from .study import STANDARD, Study, trainable_labels, validation_score
+from .study import RANDOM_INIT, SCRATCH, STANDARD, Study, trainable_labels, validation_score
 from .tasks import TaskData
 from .world import RANK_REASONS, TASKS, validation_truth
-
-SCRATCH = replace(STANDARD, finetune="scratch")
 
 
 def gallery(study: Study, tasks: tuple[str, ...], n: int = 8) -> Figure:
@@ -199,13 +195,12 @@ def measured_distance(study: Study, tasks: tuple[str, ...], seed: int = 0) -> pd
     on the training labels (metrics.logme; classification tasks only) is shown beside it.
     `attrs["spearman"]`: rank correlation of the measured distance with the hand ordering.
     """
-    init = replace(STANDARD, checkpoint=0)
     rows = []
     for task in tasks:
         spec, data = study.task_spec(task), study.task(task)
         scale = NS_SCALE if spec.metric == "ns_score" else 1.0
         trained = study.evaluate(STANDARD, task, seed)["score"] * scale
-        random = study.evaluate(init, task, seed)["score"] * scale
+        random = study.evaluate(RANDOM_INIT, task, seed)["score"] * scale
         gain = (trained - random) / max(100.0 - random, 1e-9)
         value = float("nan")
         if spec.kind != "retrieval":

@@ -183,13 +183,7 @@ def _weak_layout(d: Draws, ctx: Ctx, layout: np.ndarray) -> Background:
     its layout would be near to no source at all."""
     own = background(d, ctx.n, cat=ctx.cat, scene_id=layout, jitter=1.5)
     other = background(d, ctx.n)
-    pick = d.bernoulli(LAYOUT_SHOWN)
-    out = Background.empty(ctx.n)
-    for f in out.__dataclass_fields__:
-        a, b = getattr(own, f), getattr(other, f)
-        m = pick.reshape(-1, *([1] * (np.ndim(a) - 1)))
-        setattr(out, f, np.where(m, a, b))
-    return out
+    return pick_per_image(d.bernoulli(LAYOUT_SHOWN), own, other)
 
 
 def scenes_source(d: Draws, ctx: Ctx, n_scenes: int = N_SCENES):
@@ -218,6 +212,15 @@ def hybrid_source(d: Draws, ctx: Ctx):
     return merge_scenes(is_obj, imgs_o, imgs_s), y
 
 
+def pick_per_image(pick_a: np.ndarray, a, b):
+    """Per image, every field of dataclass batch `a` where pick_a, else of `b`."""
+    out = type(a).empty(len(pick_a))
+    for f in out.__dataclass_fields__:
+        x, y = getattr(a, f), getattr(b, f)
+        setattr(out, f, np.where(pick_a.reshape(-1, *([1] * (np.ndim(x) - 1))), x, y))
+    return out
+
+
 def merge_scenes(pick_a: np.ndarray, a: Scene, b: Scene) -> Scene:
     """Per image, scene a where pick_a else scene b (slot lists padded to equal length)."""
 
@@ -226,10 +229,7 @@ def merge_scenes(pick_a: np.ndarray, a: Scene, b: Scene) -> Scene:
         return np.where(m, x, y)
 
     def merge_dc(x, y):
-        out = type(x).empty(len(pick_a))
-        for f in out.__dataclass_fields__:
-            setattr(out, f, sel(getattr(x, f), getattr(y, f)))
-        return out
+        return pick_per_image(pick_a, x, y)
 
     n = len(pick_a)
     pad = max(len(a.objects), len(b.objects))
