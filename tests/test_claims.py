@@ -283,3 +283,25 @@ def test_verdicts_table_has_the_published_columns_and_is_deterministic():
         claims.check("depth_hurts", table)
     with pytest.raises(ValueError, match="n_boot=5"):
         claims.check("width", table, n_boot=5)
+
+
+def test_a_claim_reads_its_own_layer_where_the_factor_has_several():
+    holds, _, options = SCENARIOS["early_stopping"]
+    fc6 = _with_source("early_stopping", make_table("early_stopping", holds, **options))
+    fc6 = results.without_replicates(fc6).assign(layer="fc6")
+    # FC7 rows where stopping early would win by far: the FC6 claim must not read them
+    final = (fc6.level_index == fc6.level_index.max()) & (fc6.group != "source")
+    fc7 = fc6.assign(layer="fc7", score=fc6.score.where(~final, 0.0),
+                     ci_low=fc6.ci_low.where(~final, 0.0), ci_high=fc6.ci_high.where(~final, 0.0))
+    assert claims.check("early_stopping", fc6).verdict == "reproduced"
+    both = pd.concat([fc6, fc7], ignore_index=True)
+    assert claims.check("early_stopping", both) == claims.check("early_stopping", fc6)
+    assert claims.check("early_stopping", fc7).verdict == "not reproduced"
+
+
+def test_tables_of_the_old_schema_get_their_layer_column():
+    old = results.without_replicates(make_table("early_stopping", SCENARIOS["early_stopping"][0]))
+    old = old.drop(columns="layer").assign(
+        factor="early_stopping:fc7", representation="objects/medium/d5/fc7/ckpt3")
+    upgraded = results.validate(old)
+    assert set(upgraded.factor) == {"early_stopping"} and set(upgraded.layer) == {"fc7"}

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from transferlab import pca
 from transferlab import retrieval as R
 from transferlab.metrics import trapezoid_ap
 from transferlab.tasks import RetrievalTruth
@@ -80,7 +81,7 @@ def test_whitening_decorrelates_the_fit_set_and_keeps_only_its_rank():
 def test_whitening_of_patch_stacks_subsamples_rows_evenly(monkeypatch):
     rng = np.random.default_rng(6)
     patches = rng.normal(size=(20, 5, 8))
-    monkeypatch.setattr(R, "_MAX_FIT_ROWS", 50)
+    monkeypatch.setattr(pca, "_MAX_FIT_ROWS", 50)
     w = R.fit_whitening(patches, dim=3)
     flat = patches.reshape(100, 8)
     ref = R.fit_whitening(flat[np.linspace(0, 99, 50).round().astype(int)], dim=3)

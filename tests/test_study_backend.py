@@ -176,6 +176,7 @@ def test_run_scores_every_level_task_and_seed(fake):
     table = Study(fake).run("layer", _layers("fc6", "fc8"), ["blobs", "pairs"])
     assert len(table) == 4 and set(table.task) == {"blobs", "pairs"}
     assert (table.weights == "embedded").all()  # the fake names no weights
+    assert list(table.layer) == list(table.level)  # the layer: its own column, whatever the factor
     blobs = table[table.task == "blobs"].set_index("level")
     assert blobs.score["fc6"] == 100.0  # clean one-hot features: a perfect probe
     assert blobs.ci_low["fc6"] <= blobs.score["fc6"] <= blobs.ci_high["fc6"]

@@ -45,10 +45,13 @@ FACTORS = {
         "the last snapshots lie on its plateau.",
         claim="Early stopping does not help: the final network transfers as well as or better "
         "than every earlier checkpoint (section 3.1.3).",
-        params={"layers": '["fc6", "fc7"]'}, run="factors.run_early_stopping(P)",
-        extra=["plots.factor_figure(table[table.factor == 'early_stopping:fc7'].assign("
-               "factor='early_stopping'), 'early_stopping') if (table.factor == "
-               "'early_stopping:fc7').any() else None"]),
+        params={"layers": '["fc6", "fc7"]'},
+        run="factors.run_early_stopping(P)  # every layer of P.layers\n"
+            "table = everything[everything.layer == P.layers[0]]  # the figures: the first layer",
+        results="everything",
+        extra=["# The other layers (FC7 by default)\n"
+               "[plots.factor_figure(everything[everything.layer == layer], 'early_stopping') "
+               "for layer in P.layers[1:]]"]),
     "04_source_task": dict(
         factor="source_task", title="Source task (Table 3)",
         question="Which source task should the network be trained on: objects (ImageNet), "
@@ -143,7 +146,7 @@ def factor_notebook(name: str, f: dict):
         code(parameters(f["params"]), ("parameters",)),
         code(f'from transferlab.params import check_params\n\nP = check_params("{name}", globals())\nP'),
         code("from transferlab import explore, factors, paper, plots, report\n\n"
-             f"table = {f['run']}\ntable.head()"),
+             f"{f.get('results', 'table')} = {f['run']}\ntable.head()"),
         md("## The figure\n\nOne panel per task group, as in the paper; within a panel, tasks "
            "in order of distance from the source. Bands are 95% bootstrap intervals over test "
            "images. First raw scores (each panel on its own scale), then each score relative "
@@ -169,8 +172,8 @@ def factor_notebook(name: str, f: dict):
            "*reproduced* when the interval supports the claim, *not reproduced* when it "
            "contradicts it, *inconclusive* otherwise."),
         code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
-        code(f'report.publish(P.output_dir, name="{name}", results=table, claims=verdicts, '
-             f'headline=headline);'),
+        code(f'report.publish(P.output_dir, name="{name}", results={f.get("results", "table")}, '
+             'claims=verdicts, headline=headline);'),
         md(EXPLORE_TEXT + (" The checkbox shows or hides the paper's numbers."
                            if "paper" in f else "")),
         code(f'explore.explore(table, "{factor}", published=published)'),

@@ -267,6 +267,7 @@ class Claim:
     source: str
     statistics: tuple[Statistic, ...]
     condition: Callable[[Cells, pd.DataFrame], str] | None = None
+    layer: str | None = None  # where the factor has rows at several layers, the one it reads
 
 
 _CLAIM_LIST = (
@@ -286,7 +287,7 @@ _CLAIM_LIST = (
           "Table 1; section 3.1.2, Figure 5",
           (Statistic("mean (final - best earlier snapshot by CV)", _early_stopping,
                      threshold=-1.0),),
-          condition=lambda c, source: _source_converged(source)),
+          condition=lambda c, source: _source_converged(source), layer="fc6"),
     Claim("source_task", "source_task",
           "A scene source helps scene tasks; an object source transfers better to fine-grained, "
           "compositional and retrieval tasks; late fusion (concat) beats the hybrid network.",
@@ -345,11 +346,15 @@ class _Grid:
     source: pd.DataFrame  # the factor's rows of source tasks (source accuracy per snapshot)
 
 
-def _grid(df: pd.DataFrame, factor: str) -> _Grid:
+def _grid(df: pd.DataFrame, factor: str, layer: str | None = None) -> _Grid:
     rows = df[df["factor"] == factor]
     if rows.empty:
         present = sorted(df["factor"].unique())
         raise _Missing(f"the table has no rows for factor {factor!r} (present: {present})")
+    if layer is not None and rows["layer"].nunique() > 1:  # e.g. early stopping at FC6 and FC7
+        rows = rows[rows["layer"] == layer]
+        if rows.empty:
+            raise _Missing(f"factor {factor!r} has no rows at layer {layer!r}")
     source = rows[rows["group"] == "source"]
     sub = select_metric(rows[rows["group"] != "source"], None)
     if sub.empty:
@@ -469,7 +474,7 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
     claim = CLAIMS[paper_claim]
     nan = float("nan")
     try:
-        grid = _grid(results.validate(df), claim.factor)
+        grid = _grid(results.validate(df), claim.factor, claim.layer)
         n = n_boot or (grid.boot.shape[3] if grid.boot is not None else 1000)
         found = []
         for stat in claim.statistics:

@@ -35,14 +35,9 @@ FACTORS = ("width", "depth", "early_stopping", "source_task", "layer", "dim_redu
            "fine_tuning", "data_size")
 
 
-def tasks_for(study: Study, params, kinds: Sequence[str] | None = None,
-              network_per_level: bool = False) -> tuple[str, ...]:
-    """The notebook's tasks: as given, else the profile's default (a subset for the factors
-    that train a network per level, where the profile says so)."""
-    default = study.profile.tasks
-    if network_per_level and study.profile.network_tasks:
-        default = study.profile.network_tasks
-    tasks = study.check_tasks(params.tasks or default or study.default_tasks())
+def tasks_for(study: Study, params, kinds: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The notebook's tasks: as given, else the profile's default."""
+    tasks = study.check_tasks(params.tasks or study.profile.tasks or study.default_tasks())
     if kinds is not None:
         kept = tuple(t for t in tasks if study.task_spec(t).kind in kinds)
         if not kept:
@@ -120,7 +115,8 @@ def run_data_size(params, study: Study | None = None) -> pd.DataFrame:
 
 
 def run_early_stopping(params, study: Study | None = None) -> pd.DataFrame:
-    """One factor per layer: "early_stopping" for FC6, "early_stopping:fc7" for FC7."""
+    """Every snapshot at every layer of `params.layers` (the `layer` column tells them apart),
+    and each snapshot's top-1 on its source task."""
     study = study or study_for(params)
     tables = []
     for g in grids(params, study):
@@ -137,7 +133,7 @@ def source_rows(study: Study, factor: str, levels: Sequence[Level],
     for seed in seeds:
         for lv in levels:
             rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
-                         "task": lv.rep.source, "group": "source", "domain": "object",
+                         "layer": lv.rep.layer, "task": lv.rep.source, "group": "source", "domain": "object",
                          "distance_rank": 0, "metric": "accuracy", "seed": seed,
                          "representation": lv.rep.label(),
                          "score": study.source_accuracy(lv.rep.source, lv.rep, seed)})
@@ -244,9 +240,7 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
     if kind is P.FineTuningParams:
         return [_make(study, params, "fine_tuning", fine_tuning_levels(params.layer),
                       kinds=("single-label",))]
-    per_level = kind in (P.WidthParams, P.DepthParams, P.DataSizeParams)
-    out = [_make(study, params, _FACTOR_OF[kind], LEVELS[kind](params, study),
-                 network_per_level=per_level)]
+    out = [_make(study, params, _FACTOR_OF[kind], LEVELS[kind](params, study))]
     if kind is P.DataSizeParams and study.backend.offers.finetunes:
         out.append(_extra_data_grid(study, params))
     return out
@@ -255,10 +249,10 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
 def _early_stopping_grids(params, study: Study, iterations: Sequence[int] | None) -> list[Grid]:
     for layer in params.layers:
         networks.check_layer(networks.NetConfig(), layer)
-    tasks_for(study, params, network_per_level=True)  # bad task names fail before training
+    tasks_for(study, params)  # bad task names fail before training
     seed = (params.seeds or study.profile.seeds)[0]
-    return [_make(study, params, "early_stopping" if layer == "fc6" else f"early_stopping:{layer}",
-                  early_stopping_levels(study, layer, seed, iterations), network_per_level=True)
+    return [_make(study, params, "early_stopping",
+                  early_stopping_levels(study, layer, seed, iterations))
             for layer in params.layers]
 
 
@@ -404,16 +398,13 @@ def check_request(notebook: str, params) -> None:
     if notebook == "00_world" and not study.backend.offers.world_card:
         raise Unavailable("the world card describes the embedded world's tasks (galleries, "
                           f"raw-pixel baselines); profile {study.profile.name!r} has none")
-    tasks_for(study, params, network_per_level=notebook in NETWORK_PER_LEVEL)
+    tasks_for(study, params)
     if notebook == "07_fine_tuning":
         tasks_for(study, params, kinds=("single-label",))
     build = CHECKED_LEVELS.get(type(params))
     for lv in build(params, study) if build else ():
         study.check(lv.rep)
 
-
-# Notebooks whose factor trains a network per level (their default tasks may be a subset).
-NETWORK_PER_LEVEL = ("01_width", "02_depth", "03_early_stopping", "08_data_size")
 
 # The levels each notebook's factor builds from its parameters, without training anything.
 LEVELS: dict[type, Callable[[Any, Study], list[Level]]] = {

@@ -5,6 +5,7 @@ Every notebook, plot, claim check and report reads and writes this table.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -14,6 +15,8 @@ COLUMNS: dict[str, str] = {
     "factor": "object",  # width, depth, early_stopping, source_task, layer, dim_reduction, ...
     "level": "object",  # the factor's level, as text ("medium", "fc6", "256", ...)
     "level_index": "int64",  # the level's position on the factor's axis (for ordering, trends)
+    "layer": "object",  # the representation's layer ("fc6", "conv3", ...); "" for baselines
+    # that are no network's layer (chance, raw pixels)
     "task": "object",
     "group": "object",
     "domain": "object",  # "object" or "scene" (tasks.DOMAINS)
@@ -59,7 +62,7 @@ def frame(rows: Iterable[dict]) -> pd.DataFrame:
 
 def validate(df: pd.DataFrame) -> pd.DataFrame:
     """Check the columns and cast them to the schema's types (replicates, if any, kept)."""
-    df = df.assign(**{c: v for c, v in DEFAULTS.items() if c not in df.columns})
+    df = _upgrade(df.assign(**{c: v for c, v in DEFAULTS.items() if c not in df.columns}))
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"results table lacks columns {missing}; the schema is {list(COLUMNS)}")
@@ -68,6 +71,25 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
         out[REPLICATES] = [tuple(v) if isinstance(v, list | tuple | np.ndarray) else ()
                            for v in df[REPLICATES]]
     return out.reset_index(drop=True)
+
+
+def layer_of(representation: str) -> str:
+    """The layer named in a representation label ("objects/medium/d5/fc7/ckpt3" -> "fc7")."""
+    found = _LAYER.search(str(representation))
+    return found.group(1) if found else ""
+
+
+_LAYER = re.compile(r"(?:^|/)(conv\d+|pool\d+|fc\d+)(?:/|$)")
+
+
+def _upgrade(df: pd.DataFrame) -> pd.DataFrame:
+    """Tables written before the `layer` column: the layer from the representation label, and
+    factors once named "factor:layer" (early stopping at FC7) split into the two columns."""
+    if "layer" in df.columns or "factor" not in df.columns:
+        return df
+    named = df["factor"].astype(str).str.partition(":")
+    layer = df.get("representation", pd.Series("", index=df.index)).map(layer_of)
+    return df.assign(factor=named[0], layer=named[2].where(named[2] != "", layer))
 
 
 def without_replicates(df: pd.DataFrame) -> pd.DataFrame:

@@ -11,15 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from . import metrics
+from .pca import PCA, check_rows, fit_pca
 from .tasks import RetrievalTruth
 
 RETRIEVAL_METRICS = ("retrieval_map", "ns_score")
-_NULL_RTOL = 1e-10  # eigenvalues below this fraction of the largest are the null space: dropped
-_WHITEN_RTOL = 1e-5  # floor (fraction of the largest) under eigenvalues before 1/sqrt
-_MAX_FIT_ROWS = 20_000  # PCA fit rows beyond this add little and cost memory (N x D floats)
 _CHUNK_BYTES = 64 * 2**20  # one block of spatial distances (temporaries: ~3x this)
 
 
@@ -37,96 +34,28 @@ class RetrievalConfig:
             raise ValueError(f"pca_dim={self.pca_dim} must be >= 1 or None (full)")
 
 
-@dataclass(frozen=True, eq=False)
-class Whitening:
-    """x -> (x - mean) @ components.T * scale. Fitted by `fit_whitening`."""
-
-    mean: np.ndarray  # (D,)
-    components: np.ndarray  # (k, D), rows orthonormal, by decreasing variance
-    scale: np.ndarray  # (k,): 1/sqrt(eigenvalue) when whitening, else ones
-
-    @property
-    def dim(self) -> int:
-        return int(self.components.shape[0])
-
-    def truncate(self, dim: int) -> Whitening:
-        """The first `dim` components: equal to fitting with `dim`, without refitting (a PCA
-        dimension sweep fits once at full size)."""
-        if not 1 <= dim <= self.dim:
-            raise ValueError(f"dim={dim} must be in 1..{self.dim}")
-        return Whitening(self.mean, self.components[:dim], self.scale[:dim])
-
-
 def l2_normalize(X: np.ndarray) -> np.ndarray:
     """Rows (last axis) to unit length; zero rows stay zero."""
     norm = np.linalg.norm(X, axis=-1, keepdims=True)
     return X / np.maximum(norm, 1e-12)
 
 
-def fit_whitening(X_fit: np.ndarray, dim: int | None = None, whiten: bool = True) -> Whitening:
+def fit_whitening(X_fit: np.ndarray, dim: int | None = None, whiten: bool = True) -> PCA:
     """PCA (with whitening) of the L2-normalized rows of `X_fit`, (N, D) or (N, P, D).
 
     Fit it on held-out images, never on the queries. `dim` None keeps every non-null
-    component; fewer than `dim` come back when the fit set has lower rank (see `.dim`).
-    Eigenvalues are floored at 1e-5 of the largest so that whitening cannot blow up noise.
-    More than 20,000 rows (e.g. 30 patches of many images) are subsampled evenly.
+    component (see `pca.fit_pca` for the rank, the eigenvalue floor and subsampling).
     """
-    X = _features(X_fit, "X_fit").reshape(-1, np.shape(X_fit)[-1])
-    n, d = X.shape
-    if n < 2:
-        raise ValueError(f"X_fit has {n} rows; PCA needs at least 2")
-    if dim is not None and not 1 <= dim <= d:
-        raise ValueError(f"dim={dim} must be in 1..{d} (the feature dimension) or None")
-    if n > _MAX_FIT_ROWS:
-        X = X[np.linspace(0, n - 1, _MAX_FIT_ROWS).round().astype(int)]
-        n = _MAX_FIT_ROWS
-    X = l2_normalize(X.astype(np.float32))
-    mean = X.mean(axis=0, dtype=np.float64)
-    Xc = X - mean.astype(np.float32)
-    k = min(d, n) if dim is None else min(dim, d, n)
-    lam, vecs = _top_eigh(Xc, k)
-    keep = lam > _NULL_RTOL * lam[0]
-    lam, vecs = lam[keep], vecs[:, keep]
-    if whiten:
-        scale = 1.0 / np.sqrt(np.maximum(lam, _WHITEN_RTOL * lam[0]))
-    else:
-        scale = np.ones_like(lam)
-    return Whitening(mean=mean, components=vecs.T.copy(), scale=scale)
+    X = check_rows(X_fit, "X_fit")
+    return fit_pca(l2_normalize(X.astype(np.float32)), dim, whiten=whiten)
 
 
-def _top_eigh(Xc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k eigenpairs (decreasing) of the covariance of centered rows, via the smaller of
-    the covariance (D x D) and the Gram matrix (N x N)."""
-    n, d = Xc.shape
-    if d <= n:  # accumulate in float64, a few thousand rows at a time (memory)
-        small = np.zeros((d, d))
-        for r in range(0, n, 4096):
-            chunk = Xc[r : r + 4096].astype(np.float64)
-            small += chunk.T @ chunk
-    else:
-        Xc = Xc.astype(np.float64)
-        small = Xc @ Xc.T
-    m = small.shape[0]
-    lam, U = scipy.linalg.eigh(small, subset_by_index=[m - k, m - 1])
-    lam, U = lam[::-1].clip(min=0) / n, U[:, ::-1]
-    if d <= n:
-        return lam, U
-    # Gram eigenvectors u -> covariance eigenvectors Xc^T u / sqrt(n * lam)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        V = (Xc.T @ U) / np.sqrt(lam * n)
-    return lam, np.nan_to_num(V)
-
-
-def embed(X: np.ndarray, whitening: Whitening | None) -> np.ndarray:
+def embed(X: np.ndarray, whitening: PCA | None) -> np.ndarray:
     """L2 -> PCA-whiten -> L2 on the last axis, float32. `whitening` None: L2 only."""
-    X = _features(X, "X")
+    X = check_rows(X, "X")
     out = l2_normalize(X.astype(np.float64))
     if whitening is not None:
-        if X.shape[-1] != whitening.mean.shape[0]:
-            raise ValueError(
-                f"X has {X.shape[-1]} features; the whitening was fit on {whitening.mean.shape[0]}"
-            )
-        out = l2_normalize(((out - whitening.mean) @ whitening.components.T) * whitening.scale)
+        out = l2_normalize(whitening.transform(out))
     return out.astype(np.float32)
 
 
@@ -251,12 +180,3 @@ def evaluate_retrieval(metric: str, dist: np.ndarray, truth: RetrievalTruth) -> 
 def _with_self(positives: np.ndarray, self_idx: int) -> np.ndarray:
     positives = np.asarray(positives).ravel()
     return np.append(positives, self_idx) if self_idx >= 0 else positives
-
-
-def _features(X: np.ndarray, name: str) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim < 2 or X.size == 0:
-        raise ValueError(f"{name} must be a non-empty (N, D) or (N, P, D) array; got {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return X

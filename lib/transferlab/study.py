@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import compute, features, metrics, networks, results, retrieval, training
+from . import compute, features, networks, results, retrieval, scoring, training
 from .cache import Cache
 from .finetune import finetune
-from .probes import LinearProbe
 from .profiles import Profile, get_profile
 from .tasks import RetrievalTruth, TaskData, TaskSpec
 from .world import (
@@ -346,39 +345,12 @@ class Study:
 
     def _evaluate(self, rep: Representation, task: str, seed: int) -> dict[str, float]:
         data = self.task(task)
-        feats = self.split_features(rep, task, seed)
-        if data.spec.kind == "retrieval":
-            return self._evaluate_retrieval(rep, data, feats, seed)
-        return self._evaluate_classification(rep, data, feats, seed)
-
-    def _evaluate_classification(self, rep, data: TaskData, feats, seed):
-        spec = data.spec
-        xtr, xte = feats["train"], feats["test"]
-        ytr, yte = data.labels["train"], data.labels["test"]
-        if rep.pca_dim:
-            xtr, xte = _pca(xtr, xte, rep.pca_dim)
-        probe = LinearProbe(spec.kind, spec.metric, replace(self.profile.probe, seed=seed))
-        probe.fit(xtr, trainable_labels(ytr))
-        dec = probe.decision(xte)
-        score = _score(spec.metric, dec, yte)
-        boot = metrics.bootstrap_replicates(lambda idx: _score(spec.metric, dec[idx], yte[idx]),
-                                            len(yte), n_boot=self.profile.n_boot, seed=seed)
-        return _scored(score, boot, probe.cv_score_)
-
-    def _evaluate_retrieval(self, rep, data: TaskData, feats, seed):
-        spec = data.spec
         if rep.spatial:  # every image is its 30 sub-patches; whitening is fitted on train patches
-            feats = {s: self._patches(rep, data, s, seed) for s in data.images}
-        white = retrieval.fit_whitening(_rows(feats["train"]), rep.pca_dim)
-        q, db = _embed(feats["query"], white), _embed(feats["database"], white)
-        dist = _distances(q, db)
-        score, per_query = retrieval.evaluate_retrieval(spec.metric, dist, data.truth)
-        boot = metrics.bootstrap_replicates(lambda idx: np.nanmean(per_query[idx], axis=1),
-                                            len(per_query), n_boot=self.profile.n_boot,
-                                            seed=seed, vectorized=True)
-        truth = self.backend.validation_truth(spec.name)
-        cv = float("nan") if truth is None else validation_score(feats["train"], truth, rep.pca_dim)
-        return _scored(score, boot, cv)
+            x = {s: self._patches(rep, data, s, seed) for s in data.images}
+        else:
+            x = self.split_features(rep, task, seed)
+        return scoring.score(data, x, self.profile.probe, self.profile.n_boot, seed, rep.pca_dim,
+                             self.backend.validation_truth(task))
 
     # ------------------------------------------------------------------ grids
 
@@ -403,7 +375,7 @@ class Study:
             out = self.evaluate(lv.rep, task, seed)
             spec = self.task_spec(task)
             rows.append({"factor": factor, "level": lv.label, "level_index": lv.index,
-                         "task": task, "group": spec.group, "domain": spec.domain,
+                         "layer": lv.rep.layer, "task": task, "group": spec.group, "domain": spec.domain,
                          "distance_rank": spec.distance_rank,
                          "metric": spec.metric, "seed": seed,
                          "representation": lv.rep.label(), **out})
@@ -457,7 +429,10 @@ class WorldBackend:
         return data_id(task, self.world, split)
 
     def validation_truth(self, task: str) -> RetrievalTruth | None:
-        """The train split as a retrieval set (pairs of views of other instances)."""
+        """The train split as a retrieval set (pairs of views of other instances); None for a
+        classification task, whose probe cross-validates on its own."""
+        if self.task_spec(task).kind != "retrieval":
+            return None
         return validation_truth(task, self.world)
 
     # ------------------------------------------------------------------ networks
@@ -537,7 +512,7 @@ class WorldBackend:
                 raise Unavailable("training from scratch starts from the network's random "
                                   "initialisation: the profile keeps no snapshot at step 0")
             cfg = replace(cfg, lr=self.profile.train.lr, head_lr_mult=1.0, frozen_bn=False)
-            state = finetune(net.net_cfg, net.checkpoints[0], x, trainable_labels(y),
+            state = finetune(net.net_cfg, net.checkpoints[0], x, scoring.trainable_labels(y),
                              spec.n_classes, cfg, data_id={**data_id(task, self.world),
                                                            "extra": None},
                              cache=self.cache, progress=self.progress)
@@ -591,76 +566,3 @@ class WorldBackend:
 
     def optimized_stages(self, paper: dict[str, Stage]) -> dict[str, Stage]:
         return paper  # every factor's levels can be trained: the paper's staged search
-
-
-def _scored(score: float, boot: np.ndarray, cv: float) -> dict:
-    """One cell's outcome: test score, its 95% interval and replicates, and the CV score.
-
-    `boot` are the score on the bootstrap resamples of the test items, the same resamples
-    for every level of the task (claims pair levels through them).
-    """
-    lo, hi = metrics.percentile_interval(boot)
-    return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv,
-            "boot": [float(b) for b in boot]}
-
-
-def trainable_labels(y: np.ndarray) -> np.ndarray:
-    """Labels a probe trains on: VOC's int8 {1, 0 = difficult, -1} become {1, 0}."""
-    return (y == 1).astype(np.uint8) if y.dtype == np.int8 else y
-
-
-def _score(metric: str, decision: np.ndarray, y: np.ndarray) -> float:
-    """The task's metric; VOC-style int8 labels mark difficult images, which count as neither."""
-    if y.dtype == np.int8:
-        labels, difficult = metrics.voc_gt_split(y)
-        return 100.0 * metrics.voc07_map(decision, labels, difficult)
-    return metrics.classification_score(metric, decision, y)
-
-
-def _rows(x: np.ndarray) -> np.ndarray:
-    """Feature rows for fitting whitening: images, or every sub-patch of every image."""
-    return x.reshape(-1, x.shape[-1])
-
-
-def _embed(x: np.ndarray, white) -> np.ndarray:
-    """L2 -> PCA-whitening -> L2 of image features (N, D) or sub-patch features (N, P, D)."""
-    return retrieval.embed(_rows(x), white).reshape(*x.shape[:-1], -1)
-
-
-def _distances(q: np.ndarray, db: np.ndarray) -> np.ndarray:
-    """Euclidean distances; with sub-patches, the minimum over pairs of patches."""
-    if q.ndim == 3:
-        return retrieval.spatial_distance(q, db)
-    return retrieval.euclidean_distances(q, db)
-
-
-def validation_score(x: np.ndarray, truth, pca_dim: int | None) -> float:
-    """Two-fold retrieval mAP (%) on the train split's pairs of views of other instances.
-
-    Whitening fitted on the very images it embeds makes them equidistant (n < d), so each
-    half of the pairs is scored with whitening fitted on the other half. `x` holds image
-    features (N, D) or sub-patch features (N, P, D). For every retrieval task, N-S included,
-    this is a mAP: it only ranks one task's candidate settings against each other.
-    """
-    own = truth.query_in_db
-    halves = np.array_split(np.arange(len(own)), 2)
-    scores = []
-    for fit, held in (halves, halves[::-1]):
-        fit_rows = np.concatenate([[own[q], truth.positives[q][0]] for q in fit])
-        rows = np.concatenate([[own[q], truth.positives[q][0]] for q in held])
-        white = retrieval.fit_whitening(_rows(x[fit_rows]), pca_dim)
-        emb = _embed(x[rows], white)
-        sub = RetrievalTruth(tuple(np.array([2 * i + 1]) for i in range(len(held))),
-                             tuple(np.zeros(0, np.int64) for _ in held),
-                             np.arange(len(held)) * 2)
-        dist = _distances(emb[sub.query_in_db], emb)
-        scores.append(retrieval.evaluate_retrieval("retrieval_map", dist, sub)[0])
-    return float(np.mean(scores))
-
-
-def _pca(xtr: np.ndarray, xte: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Project onto the top `dim` principal directions of the training split."""
-    mean = xtr.mean(0)
-    _, _, vt = np.linalg.svd(xtr - mean, full_matrices=False)
-    basis = vt[: min(dim, vt.shape[0])].T
-    return (xtr - mean) @ basis, (xte - mean) @ basis

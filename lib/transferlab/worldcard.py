@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import metrics, results, retrieval
-from .probes import LinearProbe
+from . import features, metrics, results, scoring
 from .stats import NS_SCALE, metric_max, spearman
-from .study import RANDOM_INIT, SCRATCH, STANDARD, Study, trainable_labels, validation_score
+from .study import RANDOM_INIT, SCRATCH, STANDARD, Study
 from .tasks import TaskData
-from .world import RANK_REASONS, TASKS, validation_truth
+from .world import RANK_REASONS, TASKS
 
 
 def gallery(study: Study, tasks: tuple[str, ...], n: int = 8) -> Figure:
@@ -66,39 +65,22 @@ def balance(data: TaskData) -> pd.Series:
 
 
 def _pixels(images: np.ndarray, side: int = 8) -> np.ndarray:
-    """Images block-averaged to side x side x 3, then L2 + signed sqrt like ConvNet features."""
+    """Images block-averaged to side x side x 3, centred per image, then post-processed like
+    ConvNet features (L2, signed square root)."""
     n, s = images.shape[:2]
     k = s // side
     x = images[:, : k * side, : k * side].astype(np.float32) / 255
     x = x.reshape(n, side, k, side, k, 3).mean((2, 4)).reshape(n, -1)
-    x = x - x.mean(1, keepdims=True)
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-8
-    return np.sign(x) * np.sqrt(np.abs(x))
+    return features.postprocess(x - x.mean(1, keepdims=True))
 
 
 def raw_pixel_score(study: Study, task: str, seed: int = 0) -> dict[str, float]:
-    """The task's metric for a linear probe (or Euclidean retrieval) on raw pixels."""
+    """The task's metric on raw pixels, through the study's own scoring path (a linear
+    probe, or PCA-whitened Euclidean retrieval)."""
     data = study.task(task)
-    spec = data.spec
-    if spec.kind == "retrieval":
-        white = retrieval.fit_whitening(_pixels(data.images["train"]), None)
-        q = retrieval.embed(_pixels(data.images["query"]), white)
-        db = retrieval.embed(_pixels(data.images["database"]), white)
-        score, per_query = retrieval.evaluate_retrieval(spec.metric, retrieval.euclidean_distances(q, db),
-                                                        data.truth)
-        lo, hi = metrics.bootstrap_ci(lambda idx: np.nanmean(per_query[idx], axis=1), len(per_query),
-                                      n_boot=study.profile.n_boot, seed=seed, vectorized=True)
-        cv = validation_score(_pixels(data.images["train"]), validation_truth(task, study.world), None)
-        if spec.metric == "ns_score":
-            cv = cv * 4 / 100
-        return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": cv}
-    probe = LinearProbe(spec.kind, spec.metric, study.profile.probe).fit(
-        _pixels(data.images["train"]), data.labels["train"])
-    dec, y = probe.decision(_pixels(data.images["test"])), data.labels["test"]
-    score = metrics.classification_score(spec.metric, dec, y)
-    lo, hi = metrics.bootstrap_ci(lambda idx: metrics.classification_score(spec.metric, dec[idx], y[idx]),
-                                  len(y), n_boot=study.profile.n_boot, seed=seed)
-    return {"score": score, "ci_low": lo, "ci_high": hi, "cv_score": probe.cv_score_}
+    x = {split: _pixels(images) for split, images in data.images.items()}
+    return scoring.score(data, x, study.profile.probe, study.profile.n_boot, seed,
+                         validation=study.backend.validation_truth(task))
 
 
 def baselines(study: Study, tasks: tuple[str, ...]) -> pd.DataFrame:
@@ -109,13 +91,13 @@ def baselines(study: Study, tasks: tuple[str, ...]) -> pd.DataFrame:
         base = {"factor": "world", "task": task, "group": spec.group, "domain": spec.domain,
                 "distance_rank": spec.distance_rank, "metric": spec.metric, "seed": 0}
         rows.append({**base, "level": "chance", "level_index": 0, "score": chance(data),
-                     "representation": "chance"})
-        rows.append({**base, "level": "raw pixels", "level_index": 1,
+                     "layer": "", "representation": "chance"})
+        rows.append({**base, "level": "raw pixels", "level_index": 1, "layer": "",
                      "representation": "pixels 8x8x3", **raw_pixel_score(study, task)})
-        rows.append({**base, "level": "standard fc6", "level_index": 2,
+        rows.append({**base, "level": "standard fc6", "level_index": 2, "layer": STANDARD.layer,
                      "representation": STANDARD.label(), **study.evaluate(STANDARD, task)})
         if spec.kind != "retrieval":
-            rows.append({**base, "level": "scratch fc6", "level_index": 3,
+            rows.append({**base, "level": "scratch fc6", "level_index": 3, "layer": SCRATCH.layer,
                          "representation": SCRATCH.label(), **study.evaluate(SCRATCH, task)})
     return results.frame(rows)
 
@@ -205,7 +187,7 @@ def measured_distance(study: Study, tasks: tuple[str, ...], seed: int = 0) -> pd
         value = float("nan")
         if spec.kind != "retrieval":
             x = study.raw_features(STANDARD, task, "train", seed)
-            value = metrics.logme(x, trainable_labels(data.labels["train"]))
+            value = metrics.logme(x, scoring.trainable_labels(data.labels["train"]))
         rows.append({"task": task, "group": spec.group, "distance_rank": spec.distance_rank,
                      "random init fc6": random, "trained fc6": trained, "gain": gain,
                      "measured distance": 1.0 - gain, "LogME (fc6)": value})

@@ -107,6 +107,15 @@ def _images_by_pattern(folder: Path, pattern: re.Pattern[str]) -> dict[str, Path
     return found
 
 
+def _dataset_images(root: Path, name: str, pattern: re.Pattern[str], what: str) -> dict[str, Path]:
+    """The files below `root / name` whose names match; not_found (naming `what`) if none."""
+    folder = root / name
+    files = _images_by_pattern(folder, pattern) if folder.is_dir() else {}
+    if not files:
+        raise not_found(name, folder, f"{what} anywhere below it")
+    return files
+
+
 def spread(n: int, k: int | None) -> np.ndarray:
     """`min(n, k)` indices spread evenly over range(n) (all of them for k=None), sorted."""
     if k is None or k >= n:
@@ -126,10 +135,7 @@ _UKB = re.compile(r"ukbench(\d{5})\.jpe?g", re.IGNORECASE)
 
 def read_holidays(root: Path, limit: int | None = None) -> Layout:
     """INRIA Holidays; `limit` keeps that many groups (spread evenly over the group ids)."""
-    folder = root / "holidays"
-    files = _images_by_pattern(folder, _HOLIDAYS) if folder.is_dir() else {}
-    if not files:
-        raise not_found("holidays", folder, "image files NNNNxx.jpg anywhere below it")
+    files = _dataset_images(root, "holidays", _HOLIDAYS, "image files NNNNxx.jpg")
     groups: dict[str, list[str]] = {}
     for fname in files:  # sorted, so the 00 image comes first in its group
         groups.setdefault(_HOLIDAYS.fullmatch(fname).group(1), []).append(fname)
@@ -166,10 +172,7 @@ def read_holidays(root: Path, limit: int | None = None) -> Layout:
 
 def read_ukbench(root: Path, limit: int | None = None) -> Layout:
     """UKB; `limit` keeps that many groups of 4 (spread evenly over the group ids)."""
-    folder = root / "ukbench"
-    files = _images_by_pattern(folder, _UKB) if folder.is_dir() else {}
-    if not files:
-        raise not_found("ukbench", folder, "image files ukbenchNNNNN.jpg anywhere below it")
+    files = _dataset_images(root, "ukbench", _UKB, "image files ukbenchNNNNN.jpg")
     by_group: dict[int, list[str]] = {}
     for fname in files:
         by_group.setdefault(int(_UKB.fullmatch(fname).group(1)) // 4, []).append(fname)

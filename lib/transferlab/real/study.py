@@ -479,7 +479,10 @@ class RealBackend:
         return {"data": self._data_ids[task][split]}
 
     def validation_truth(self, task: str) -> RetrievalTruth | None:
-        """Pairs within the train split (real datasets ship no held-out instances)."""
+        """Pairs within the train split (real datasets ship no held-out instances); None for
+        a classification task."""
+        if self.task_spec(task).kind != "retrieval":
+            return None
         return validation_truth(self.task(task).labels["train"])
 
     # ------------------------------------------------------------------ networks

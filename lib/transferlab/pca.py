@@ -1,0 +1,108 @@
+"""The one PCA of the study: dimensionality reduction (Figure 8) and retrieval whitening.
+
+`fit_pca` fits on the rows it is given, as they are; callers decide what the rows are
+(retrieval L2-normalizes them first, see `retrieval.fit_whitening`). Fitted on a training
+split only, then applied to every split with `PCA.transform`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+_NULL_RTOL = 1e-10  # eigenvalues below this fraction of the largest are the null space: dropped
+_WHITEN_RTOL = 1e-5  # floor (fraction of the largest) under eigenvalues before 1/sqrt
+_MAX_FIT_ROWS = 20_000  # PCA fit rows beyond this add little and cost memory (N x D floats)
+
+
+@dataclass(frozen=True, eq=False)
+class PCA:
+    """x -> (x - mean) @ components.T * scale on the last axis. Fitted by `fit_pca`."""
+
+    mean: np.ndarray  # (D,)
+    components: np.ndarray  # (k, D), rows orthonormal, by decreasing variance
+    scale: np.ndarray  # (k,): 1/sqrt(eigenvalue) when whitening, else ones
+
+    @property
+    def dim(self) -> int:
+        return int(self.components.shape[0])
+
+    def truncate(self, dim: int) -> PCA:
+        """The first `dim` components: equal to fitting with `dim`, without refitting (a PCA
+        dimension sweep fits once at full size)."""
+        if not 1 <= dim <= self.dim:
+            raise ValueError(f"dim={dim} must be in 1..{self.dim}")
+        return PCA(self.mean, self.components[:dim], self.scale[:dim])
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Rows (last axis) of (N, D) or (N, P, D) projected, float64."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[-1] != self.mean.shape[0]:
+            raise ValueError(f"X has {X.shape[-1]} features; the PCA was fit on {self.mean.shape[0]}")
+        return ((X - self.mean) @ self.components.T) * self.scale
+
+
+def fit_pca(X_fit: np.ndarray, dim: int | None = None, whiten: bool = False) -> PCA:
+    """PCA of the rows of `X_fit`, (N, D) or (N, P, D) (every sub-patch a row).
+
+    `dim` None keeps every non-null component; fewer than `dim` come back when the fit set has
+    lower rank (see `.dim`). With `whiten`, each component is scaled to unit variance, the
+    eigenvalues floored at 1e-5 of the largest so that whitening cannot blow up noise. More
+    than 20,000 rows are subsampled evenly.
+    """
+    X = check_rows(X_fit, "X_fit").reshape(-1, np.shape(X_fit)[-1])
+    n, d = X.shape
+    if n < 2:
+        raise ValueError(f"X_fit has {n} rows; PCA needs at least 2")
+    if dim is not None and not 1 <= dim <= d:
+        raise ValueError(f"dim={dim} must be in 1..{d} (the feature dimension) or None")
+    if n > _MAX_FIT_ROWS:
+        X = X[np.linspace(0, n - 1, _MAX_FIT_ROWS).round().astype(int)]
+        n = _MAX_FIT_ROWS
+    X = X.astype(np.float32)
+    mean = X.mean(axis=0, dtype=np.float64)
+    Xc = X - mean.astype(np.float32)
+    k = min(d, n) if dim is None else min(dim, d, n)
+    lam, vecs = _top_eigh(Xc, k)
+    keep = lam > _NULL_RTOL * lam[0]
+    lam, vecs = lam[keep], vecs[:, keep]
+    if whiten:
+        scale = 1.0 / np.sqrt(np.maximum(lam, _WHITEN_RTOL * lam[0]))
+    else:
+        scale = np.ones_like(lam)
+    return PCA(mean=mean, components=vecs.T.copy(), scale=scale)
+
+
+def check_rows(X: np.ndarray, name: str) -> np.ndarray:
+    """`X` as an array of finite (N, D) or (N, P, D) feature rows, else a ValueError naming it."""
+    X = np.asarray(X)
+    if X.ndim < 2 or X.size == 0:
+        raise ValueError(f"{name} must be a non-empty (N, D) or (N, P, D) array; got {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return X
+
+
+def _top_eigh(Xc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k eigenpairs (decreasing) of the covariance of centered rows, via the smaller of
+    the covariance (D x D) and the Gram matrix (N x N)."""
+    n, d = Xc.shape
+    if d <= n:  # accumulate in float64, a few thousand rows at a time (memory)
+        small = np.zeros((d, d))
+        for r in range(0, n, 4096):
+            chunk = Xc[r : r + 4096].astype(np.float64)
+            small += chunk.T @ chunk
+    else:
+        Xc = Xc.astype(np.float64)
+        small = Xc @ Xc.T
+    m = small.shape[0]
+    lam, U = scipy.linalg.eigh(small, subset_by_index=[m - k, m - 1])
+    lam, U = lam[::-1].clip(min=0) / n, U[:, ::-1]
+    if d <= n:
+        return lam, U
+    # Gram eigenvectors u -> covariance eigenvectors Xc^T u / sqrt(n * lam)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        V = (Xc.T @ U) / np.sqrt(lam * n)
+    return lam, np.nan_to_num(V)
