@@ -6,6 +6,8 @@ task is solvable from the pixels alone, so the study measures what the ConvNet a
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -76,11 +78,17 @@ def _pixels(images: np.ndarray, side: int = 8) -> np.ndarray:
 
 def raw_pixel_score(study: Study, task: str, seed: int = 0) -> dict[str, float]:
     """The task's metric on raw pixels, through the study's own scoring path (a linear
-    probe, or PCA-whitened Euclidean retrieval)."""
+    probe, or PCA-whitened Euclidean retrieval); cached like every score."""
     data = study.task(task)
-    x = {split: _pixels(images) for split, images in data.images.items()}
-    return scoring.score(data, x, study.profile.probe, study.profile.n_boot, seed,
-                         validation=study.backend.validation_truth(task))
+
+    def compute() -> dict:
+        x = {split: _pixels(images) for split, images in data.images.items()}
+        return scoring.score(data, x, study.profile.probe, study.profile.n_boot, seed,
+                             validation=study.backend.validation_truth(task))
+
+    key = {**study.backend.data_id(task), "representation": "pixels 8x8x3", "seed": seed,
+           "probe": asdict(study.profile.probe), "n_boot": study.profile.n_boot}
+    return study.cache.get_or_compute("scores", key, compute, codec="json")
 
 
 def baselines(study: Study, tasks: tuple[str, ...]) -> pd.DataFrame:
