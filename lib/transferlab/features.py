@@ -20,10 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-from torchvision.models.feature_extraction import (
-    create_feature_extractor,
-    get_graph_node_names,
-)
 from tqdm.auto import tqdm
 
 from . import compute
@@ -58,6 +54,10 @@ def jitter_boxes(image_size: int, crop: int) -> np.ndarray:
 
 def graph_node_names(model: nn.Module) -> list[str]:
     """Node names that `extract` accepts for `model` (eval graph)."""
+    # imported here: torchvision (and the torch._dynamo it pulls in) costs seconds at import,
+    # which a notebook reading cached features should not pay
+    from torchvision.models.feature_extraction import get_graph_node_names
+
     return get_graph_node_names(model, tracer_kwargs=_TRACER)[1]
 
 
@@ -77,6 +77,8 @@ def _extractor(model: nn.Module, nodes: Mapping[str, str]) -> nn.Module:
     bad = [n for n in nodes.values() if n not in valid]
     if bad:
         raise ValueError(f"layers {bad} are not nodes of the model; valid: {sorted(valid)}")
+    from torchvision.models.feature_extraction import create_feature_extractor
+
     # create_feature_extractor wants node -> output name
     fx = create_feature_extractor(
         _inference_copy(model), {node: public for public, node in nodes.items()},
