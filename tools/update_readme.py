@@ -1,6 +1,8 @@
 """Fills README.md's results section from a finished batch run (default: reports/quick).
 
-    python tools/update_readme.py [reports/quick]
+    python tools/update_readme.py [reports/quick] [--commit REV]
+
+(--commit: the commit the run was made from, when it is not HEAD, e.g. a frozen worktree.)
 
 Writes the verdict of every claim (from claims.csv), the run's date and wall time (from each
 notebook's status.json) and copies one headline figure to docs/, so the README shows numbers
@@ -42,7 +44,7 @@ def commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def section(run: Path) -> str:
+def section(run: Path, rev: str | None = None) -> str:
     claims = pd.read_csv(run / "claims.csv", keep_default_na=False)
     status = [json.loads(p.read_text()) for p in sorted(run.glob("*/status.json"))]
     minutes = sum(s["seconds"] for s in status) / 60
@@ -51,7 +53,7 @@ def section(run: Path) -> str:
     counts = paper.verdict.value_counts()
     lines = [
         f"From the last `{run.name}` run ({max(s['finished'] for s in status)[:10]}, commit "
-        f"`{commit()}`, {cpu_model()}, {len(status)} notebooks, {minutes:.0f} min of notebook "
+        f"`{rev or commit()}`, {cpu_model()}, {len(status)} notebooks, {minutes:.0f} min of notebook "
         "time; cold and warm timings are in BENCHMARKS.md"
         + (f"; failed: {', '.join(failed)}" if failed else "") + "). The paper's nine claims: "
         + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "not reproduced", "inconclusive"))
@@ -77,12 +79,17 @@ def section(run: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    run = Path(argv[0]) if argv else ROOT / "reports" / "quick"
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", nargs="?", type=Path, default=ROOT / "reports" / "quick")
+    parser.add_argument("--commit", help="the commit the run was made from (default: HEAD)")
+    args = parser.parse_args(argv)
     readme = ROOT / "README.md"
     text = readme.read_text()
     head, rest = text.split(START)
     _, tail = rest.split(END)
-    readme.write_text(f"{head}{START}\n{section(run)}\n{END}{tail}")
+    readme.write_text(f"{head}{START}\n{section(args.run, args.commit)}\n{END}{tail}")
     return 0
 
 
