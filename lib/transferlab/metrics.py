@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 CLASSIFICATION_METRICS = ("accuracy", "mean_class_accuracy", "voc07_map")
 
@@ -116,7 +115,7 @@ def sklearn_map(
     for c in range(scores.shape[1]):
         keep = ~diff[:, c]
         y = labels[keep, c].astype(bool)
-        aps.append(average_precision_score(y, scores[keep, c]) if y.any() else np.nan)
+        aps.append(_sklearn_ap(y, scores[keep, c]) if y.any() else np.nan)
     return _nanmean(aps)
 
 
@@ -305,3 +304,9 @@ def logme(features: np.ndarray, targets: np.ndarray, iterations: int = 20) -> fl
                     - beta * res - alpha * m2 - log_det) / 2
         evidences.append(evidence / n)
     return float(np.mean(evidences))
+
+
+def _sklearn_ap(y: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score  # imported when used (start-up time)
+
+    return float(average_precision_score(y, scores))

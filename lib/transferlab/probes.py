@@ -23,9 +23,6 @@ from itertools import combinations
 import numpy as np
 import scipy.linalg
 import scipy.sparse
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 from . import metrics
@@ -186,6 +183,10 @@ class LinearProbe:
         return out
 
     def _folds(self, Y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        # scikit-learn is imported where a probe is fitted: a notebook that reads cached
+        # scores does not pay its import time
+        from sklearn.model_selection import KFold, StratifiedKFold
+
         cfg = self.config
         if self.kind == "single-label":
             splitter = StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed)
@@ -229,6 +230,9 @@ def _as_features(X: np.ndarray) -> np.ndarray:
 
 def _liblinear(Z, y: np.ndarray, C: float, cfg: ProbeConfig) -> np.ndarray:
     """liblinear squared-hinge L2 SVM without its own intercept (the bias is a column of Z)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
     svc = LinearSVC(
         C=C,
         loss="squared_hinge",
