@@ -305,3 +305,12 @@ def test_tables_of_the_old_schema_get_their_layer_column():
         factor="early_stopping:fc7", representation="objects/medium/d5/fc7/ckpt3")
     upgraded = results.validate(old)
     assert set(upgraded.factor) == {"early_stopping"} and set(upgraded.layer) == {"fc7"}
+
+
+def test_no_layer_reads_back_from_csv_as_no_layer(tmp_path):
+    table = results.frame([dict(factor="world", level="chance", level_index=0, layer="",
+                                task="rooms", group="classification", distance_rank=2,
+                                metric="accuracy", seed=0, score=10.0)])
+    table.to_csv(tmp_path / "results.csv", index=False)
+    back = results.validate(pd.read_csv(tmp_path / "results.csv"))
+    assert back.layer.tolist() == [""]

@@ -67,6 +67,7 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"results table lacks columns {missing}; the schema is {list(COLUMNS)}")
     out = df[list(COLUMNS)].astype(COLUMNS)
+    out["layer"] = out["layer"].fillna("")  # "" (no layer) reads back from a CSV as NaN
     if REPLICATES in df.columns:
         out[REPLICATES] = [tuple(v) if isinstance(v, list | tuple | np.ndarray) else ()
                            for v in df[REPLICATES]]
