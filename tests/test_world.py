@@ -1,6 +1,7 @@
 """The embedded world: determinism by index, shapes, labels, ground truth, errors, no network."""
 
 import socket
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -218,3 +219,21 @@ def test_world_card_checks_fail_on_the_task_that_breaks_them():
     saturated = rows("rooms", 99.0, 40.0)
     fc6 = worldcard.world_claims(pd.DataFrame(saturated))
     assert fc6[fc6.claim.str.contains("15 points")].iloc[0].verdict == "not reproduced"
+
+
+def test_source_accuracy_is_computed_once_per_snapshot(tmp_path, monkeypatch):
+    from transferlab import training
+    from transferlab.study import STANDARD, Study
+
+    study = Study("smoke", Cache(tmp_path), progress=False)
+    first = study.source_accuracy("objects", STANDARD)
+    early = study.source_accuracy("objects", replace(STANDARD, checkpoint=0))
+    assert 0 <= first <= 100 and 0 <= early <= 100
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("a cached top-1 was evaluated again")
+
+    monkeypatch.setattr(training, "accuracy", no_evaluation)
+    again = Study("smoke", Cache(tmp_path), progress=False)  # a new process would do the same
+    assert again.source_accuracy("objects", STANDARD) == first
+    assert again.source_accuracy("objects", replace(STANDARD, checkpoint=0)) == early

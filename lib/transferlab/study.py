@@ -459,9 +459,17 @@ class WorldBackend:
                               progress=self.progress)
 
     def source_accuracy(self, source: str, rep: Representation = STANDARD, seed: int = 0) -> float:
+        """Top-1 (%) on the source's test split; cached (the network tables of every notebook
+        that trains a network per level read it on each run)."""
         net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
-        x, y = load_split(source, "test", self.world, self.cache)
-        return 100 * training.accuracy(net.model(self._iteration(net, rep.checkpoint)), x, y)
+        iteration = self._iteration(net, rep.checkpoint)
+
+        def compute() -> dict:
+            x, y = load_split(source, "test", self.world, self.cache)
+            return {"top1": 100 * training.accuracy(net.model(iteration), x, y)}
+
+        key = {"network": net.key, "iteration": iteration, **data_id(source, self.world, "test")}
+        return self.cache.get_or_compute("scores", key, compute, codec="json")["top1"]
 
     @staticmethod
     def _iteration(net: training.TrainedNet, checkpoint: int | None) -> int | None:
