@@ -469,7 +469,8 @@ class WorldBackend:
             return {"top1": 100 * training.accuracy(net.model(iteration), x, y)}
 
         key = {"network": net.key, "iteration": iteration, **data_id(source, self.world, "test")}
-        return self.cache.get_or_compute("scores", key, compute, codec="json")["top1"]
+        # its own kind: a small evaluation the notebooks make, not one of the plan's units
+        return self.cache.get_or_compute("source_top1", key, compute, codec="json")["top1"]
 
     @staticmethod
     def _iteration(net: training.TrainedNet, checkpoint: int | None) -> int | None:
