@@ -350,7 +350,14 @@ class Study:
         else:
             x = self.split_features(rep, task, seed)
         return scoring.score(data, x, self.profile.probe, self.profile.n_boot, seed, rep.pca_dim,
-                             self.backend.validation_truth(task))
+                             self.validation_truth(task))
+
+    def validation_truth(self, task: str) -> RetrievalTruth | None:
+        """A retrieval task's validation set (its train split's pairs of views), asked of the
+        backend; None for a classification task, whose probe cross-validates on its own."""
+        if self.task_spec(task).kind != "retrieval":
+            return None
+        return self.backend.validation_truth(task)
 
     # ------------------------------------------------------------------ grids
 
@@ -429,10 +436,7 @@ class WorldBackend:
         return data_id(task, self.world, split)
 
     def validation_truth(self, task: str) -> RetrievalTruth | None:
-        """The train split as a retrieval set (pairs of views of other instances); None for a
-        classification task, whose probe cross-validates on its own."""
-        if self.task_spec(task).kind != "retrieval":
-            return None
+        """The train split as a retrieval set (pairs of views of other instances)."""
         return validation_truth(task, self.world)
 
     # ------------------------------------------------------------------ networks

@@ -84,7 +84,7 @@ def raw_pixel_score(study: Study, task: str, seed: int = 0) -> dict[str, float]:
     def compute() -> dict:
         x = {split: _pixels(images) for split, images in data.images.items()}
         return scoring.score(data, x, study.profile.probe, study.profile.n_boot, seed,
-                             validation=study.backend.validation_truth(task))
+                             validation=study.validation_truth(task))
 
     key = {**study.backend.data_id(task), "representation": "pixels 8x8x3", "seed": seed,
            "probe": asdict(study.profile.probe), "n_boot": study.profile.n_boot}

@@ -479,10 +479,7 @@ class RealBackend:
         return {"data": self._data_ids[task][split]}
 
     def validation_truth(self, task: str) -> RetrievalTruth | None:
-        """Pairs within the train split (real datasets ship no held-out instances); None for
-        a classification task."""
-        if self.task_spec(task).kind != "retrieval":
-            return None
+        """Pairs within the train split (real datasets ship no held-out instances)."""
         return validation_truth(self.task(task).labels["train"])
 
     # ------------------------------------------------------------------ networks
