@@ -66,6 +66,27 @@ def test_warm_cache_leaves_nothing_pending(tmp_path, monkeypatch, one_thread):
     assert again.pending == set() and len(again.units) == len(units.units)
 
 
+def test_a_warm_study_loads_no_network(tmp_path, monkeypatch, one_thread):
+    """Scores, source top-1 and the network tables are keyed on the training run's key, so a
+    warm notebook reads them without training or loading a single network."""
+    from transferlab import training
+
+    params = P.validate("01_width", {"profile": "smoke", "widths": ["medium"]})
+    reps = [STANDARD, replace(STANDARD, checkpoint=0), replace(STANDARD, finetune="target")]
+    cold = Study("smoke", cache=Cache(tmp_path), progress=False)
+    scores = [cold.evaluate(rep, "rooms", 0) for rep in reps]
+    table = factors.network_table(params, cold)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a warm study loaded a network")
+
+    monkeypatch.setattr(training, "train", no_training)
+    warm = Study("smoke", cache=Cache(tmp_path), progress=False)
+    assert [warm.evaluate(rep, "rooms", 0) for rep in reps] == scores
+    assert factors.network_table(params, warm).equals(table)
+    assert table["top-1 (%)"].notna().all() and (table["steps"] > 0).all()
+
+
 def test_cli_plan_prints_and_computes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
     assert main(["run", "--profile", "smoke", "--only", "width", "--out", str(tmp_path / "r"),

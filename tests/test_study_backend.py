@@ -101,8 +101,11 @@ class FakeBackend:
         if rep.width != "medium":
             raise Unavailable(f"width={rep.width!r}: the fake backend has medium networks only")
 
+    def model_id(self, rep, source, task, seed):
+        return {"fake": source, "depth": rep.depth}
+
     def model(self, rep, source, task, seed):
-        return {"fake": source, "depth": rep.depth}, None
+        return self.model_id(rep, source, task, seed), None
 
     def source_accuracy(self, source, rep, seed):
         return float("nan")

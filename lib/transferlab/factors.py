@@ -461,14 +461,14 @@ def network_table(params, study: Study | None = None) -> pd.DataFrame:
     for seed in params.seeds or study.profile.seeds:
         for lv in network_levels(params, study):
             rep = lv.rep
-            net = study.network(rep.source, rep.width, rep.depth, rep.fraction, seed)
-            its = sorted(net.checkpoints)
+            net = study.backend.network_log(rep.source, rep, seed)  # loads no network when warm
+            its, log = net["iterations"], net["log"]
             last = study.source_accuracy(rep.source, rep, seed)
             before = study.source_accuracy(rep.source, replace(rep, checkpoint=len(its) - 2),
                                            seed) if len(its) > 1 else float("nan")
             rows.append({"level": lv.label, "seed": seed, "network": rep.label(),
-                         "steps": int(net.log.get("iterations", its[-1])),
-                         "seconds": round(float(net.log.get("seconds", float("nan"))), 1),
+                         "steps": int(log.get("iterations", its[-1])),
+                         "seconds": round(float(log.get("seconds", float("nan"))), 1),
                          "top-1 (%)": round(last, 1),
                          f"top-1 at step {its[-2] if len(its) > 1 else '-'} (%)": round(before, 1),
                          "converged": bool(abs(last - before) < CONVERGED)})

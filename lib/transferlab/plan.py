@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from . import compute, networks
+from . import networks
 from . import params as P
 from .cache import Cache, config_key
 from .study import FC_LAYERS, STANDARD, Representation, Study
@@ -141,12 +141,8 @@ def _stored(u: Unit) -> tuple[str, str, str]:
 
 
 def planned_iterations(study: Study) -> list[int] | None:
-    """The snapshot iterations of every source network, known without training when the
-    profile trains by steps (None: only a trained network knows them)."""
-    train = getattr(study.profile, "train", None)
-    if study.profile.name == "real" or train is None or train.steps is None:
-        return None
-    return train.snapshot_iterations(train.steps)
+    """The snapshot iterations of every source network, where known without training."""
+    return study.backend.planned_iterations() if study.backend.offers.trains_networks else None
 
 
 class _Builder:
@@ -189,16 +185,14 @@ class _Builder:
                 seed: int) -> str | None:
         if study.profile.name == "real":
             return None  # torchvision's networks: trained elsewhere
-        net_cfg, train_cfg, data = network_config(study, source, rep.width, rep.depth,
-                                                  rep.fraction, seed)
-        flops = _flops(net_cfg)
         args = (source, rep.width, rep.depth, rep.fraction, seed)
+        net_cfg, train_cfg = study.backend.network_configs(*args)
+        flops = _flops(net_cfg)
         self.world(spec, study, source, "test")  # its top-1 in the notebooks' network tables
         return self._add(Unit(
             f"network:{source}/{rep.width}/d{rep.depth}/data{rep.fraction:g}/seed{seed}{_tag(spec)}",
             "network", spec, args, (self.world(spec, study, source, "train"),),
-            key=config_key("network", {"net": net_cfg, "train": train_cfg, "data": data,
-                                       "compute": compute.precision_id()}),
+            key=study.backend.network_key(*args),
             cost_s=3 * flops * train_cfg.steps * train_cfg.batch_size / 1e9 / GFLOPS_PER_CORE))
 
     def _model(self, spec: StudySpec, study: Study, rep: Representation, source: str,
@@ -270,41 +264,12 @@ def _splits(task: str) -> list[str]:
 
 # ---------------------------------------------------------------- cache keys
 
-# These mirror how Study keys its networks (Study._train) and scores (Study.evaluate);
-# tests/test_plan.py checks them against the entries a Study writes.
-
-
-def network_config(study: Study, source: str, width: str, depth: int, fraction: float,
-                   seed: int) -> tuple[networks.NetConfig, Any, dict]:
-    from .world import TASKS, data_id
-
-    net_cfg = networks.NetConfig(width=width, depth=depth, n_classes=TASKS[source].n_classes,
-                                 input_size=study.input_size)
-    train_cfg = replace(study.profile.train, seed=seed, data_fraction=fraction)
-    return net_cfg, train_cfg, data_id(source, study.world, "train")
-
 
 def score_key(study: Study, rep: Representation, task: str, seed: int) -> str | None:
     """The cache key of `study.evaluate(rep, task, seed)`, or None where it needs weights."""
-    its = planned_iterations(study)
-    if its is None:
-        return None
-    from .world import data_id
-
-    models = []
-    for source in (("objects", "scenes") if rep.source == "concat" else (rep.source,)):
-        net_cfg, train_cfg, data = network_config(study, source, rep.width, rep.depth,
-                                                  rep.fraction, seed)
-        net = config_key("network", {"net": net_cfg, "train": train_cfg, "data": data,
-                                     "compute": compute.precision_id()})
-        last = rep.checkpoint is None or rep.checkpoint == len(its) - 1
-        model = {"network": net, "iteration": None if last else its[rep.checkpoint]}
-        if rep.finetune:
-            model |= {"finetune": rep.finetune, "task": task, "ft": asdict(study.profile.finetune)}
-        models.append(model)
-    return config_key("scores", {"models": models, **data_id(task, study.world), "rep": asdict(rep),
-                                 "seed": seed, "probe": asdict(replace(study.profile.probe, seed=seed)),
-                                 "n_boot": study.profile.n_boot})
+    if planned_iterations(study) is None:
+        return None  # the snapshots (or a real network's input size) must be loaded first
+    return config_key("scores", study.score_config(rep, task, seed))
 
 
 # ---------------------------------------------------------------- executing one unit

@@ -180,8 +180,9 @@ class Backend(Protocol):
     probe or retrieval, metric, bootstrap, the cache of scores and the results rows.
 
     A level it cannot produce raises `Unavailable` from `check` (before any compute).
-    `data_id` and the `model_id` of `model` are what identify scores and sub-patch features
-    in cache keys, so they must change whenever the images or the weights do.
+    `data_id` and `model_id` (the id `model` returns with the network) are what identify
+    scores and sub-patch features in cache keys, so they must change whenever the images or
+    the weights do; `model_id` is asked first, so a warm run need not load any network.
     """
 
     profile: Profile
@@ -199,6 +200,7 @@ class Backend(Protocol):
 
     # networks
     def check(self, rep: Representation) -> None: ...
+    def model_id(self, rep: Representation, source: str, task: str, seed: int) -> dict: ...
     def model(self, rep: Representation, source: str, task: str, seed: int) -> tuple[dict, Any]: ...
     def source_accuracy(self, source: str, rep: Representation, seed: int) -> float: ...
     def checkpoint_iterations(self, seed: int, rep: Representation) -> list[int]: ...
@@ -315,7 +317,7 @@ class Study:
                  seed: int) -> np.ndarray:
         """Post-processed features (N, 30, D) of the spatial-search sub-patches of a split."""
         task = data.spec.name
-        model_id, _ = self._model(rep, rep.source, task, seed)
+        model_id = self.backend.model_id(rep, rep.source, task, seed)
         key = {"model": model_id, **self.backend.data_id(task, split),
                "layer": rep.layer, "pooling": rep.pooling, "compute": compute.precision_id()}
         boxes = retrieval.subpatch_boxes()
@@ -332,16 +334,16 @@ class Study:
 
         Cached (kind "scores"): a warm re-run of a notebook fits no probe again.
         """
-        key = {**self._score_id(rep, task, seed), "rep": asdict(rep), "seed": seed,
-               "probe": asdict(replace(self.profile.probe, seed=seed)),
-               "n_boot": self.profile.n_boot}
-        return self.cache.get_or_compute("scores", key, lambda: self._evaluate(rep, task, seed),
-                                         codec="json")
+        return self.cache.get_or_compute("scores", self.score_config(rep, task, seed),
+                                         lambda: self._evaluate(rep, task, seed), codec="json")
 
-    def _score_id(self, rep: Representation, task: str, seed: int) -> dict:
-        """What identifies the inputs of a score: the networks' weights and the task's data."""
-        return {"models": [self._model(rep, s, task, seed)[0] for s in rep.sources],
-                **self.backend.data_id(task)}
+    def score_config(self, rep: Representation, task: str, seed: int) -> dict:
+        """What a score's cache key is made of: the weights behind `rep` (named, not loaded),
+        the task's data, the representation, the probe and the bootstrap."""
+        return {"models": [self.backend.model_id(rep, s, task, seed) for s in rep.sources],
+                **self.backend.data_id(task), "rep": asdict(rep), "seed": seed,
+                "probe": asdict(replace(self.profile.probe, seed=seed)),
+                "n_boot": self.profile.n_boot}
 
     def _evaluate(self, rep: Representation, task: str, seed: int) -> dict[str, float]:
         data = self.task(task)
@@ -449,67 +451,98 @@ class WorldBackend:
         """The source network, trained once and then loaded from the cache (once per backend)."""
         key = (source, width, depth, fraction, seed)
         if key not in self._networks:
-            self._networks[key] = self._train(source, width, depth, fraction, seed)
+            images, labels = load_split(source, "train", self.world, self.cache)
+            net_cfg, train_cfg = self.network_configs(source, width, depth, fraction, seed)
+            self._networks[key] = training.train(
+                net_cfg, train_cfg, images, labels, data_id=data_id(source, self.world, "train"),
+                cache=self.cache, progress=self.progress)
         return self._networks[key]
 
-    def _train(self, source: str, width: str, depth: int, fraction: float,
-               seed: int) -> training.TrainedNet:
-        images, labels = load_split(source, "train", self.world, self.cache)
+    def network_configs(self, source: str, width: str, depth: int, fraction: float,
+                        seed: int) -> tuple[networks.NetConfig, training.TrainConfig]:
+        """The architecture and training of a source network (the profile's, at this level)."""
         net_cfg = networks.NetConfig(width=width, depth=depth, n_classes=TASKS[source].n_classes,
                                      input_size=self.input_size)
-        train_cfg = replace(self.profile.train, seed=seed, data_fraction=fraction)
-        return training.train(net_cfg, train_cfg, images, labels,
-                              data_id=data_id(source, self.world, "train"), cache=self.cache,
-                              progress=self.progress)
+        return net_cfg, replace(self.profile.train, seed=seed, data_fraction=fraction)
+
+    def network_key(self, source: str, width: str = "medium", depth: int = 5,
+                    fraction: float = 1.0, seed: int = 0) -> str:
+        """The cache key of a source network's training run, known before it is trained: what
+        names its weights in the keys of its features and scores (so a warm run loads none)."""
+        net_cfg, train_cfg = self.network_configs(source, width, depth, fraction, seed)
+        return training.run_key(net_cfg, train_cfg, data_id(source, self.world, "train"))
+
+    def planned_iterations(self) -> list[int] | None:
+        """The snapshot iterations of every source network, known without training when the
+        profile trains by steps (None: only a trained network knows them)."""
+        train = self.profile.train
+        return None if train.steps is None else train.snapshot_iterations(train.steps)
+
+    def network_log(self, source: str, rep: Representation = STANDARD, seed: int = 0) -> dict:
+        """A source network's snapshot iterations and training log (steps, seconds), cached
+        apart from its weights so that the network tables load no network on a warm run."""
+        def compute() -> dict:
+            net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
+            return {"iterations": sorted(net.checkpoints), "log": net.log}
+
+        key = {"network": self.network_key(source, rep.width, rep.depth, rep.fraction, seed)}
+        return self.cache.get_or_compute("network_log", key, compute, codec="json")
 
     def source_accuracy(self, source: str, rep: Representation = STANDARD, seed: int = 0) -> float:
         """Top-1 (%) on the source's test split; cached (the network tables of every notebook
         that trains a network per level read it on each run)."""
-        net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
-        iteration = self._iteration(net, rep.checkpoint)
+        model_id = self.model_id(replace(rep, finetune=None), source, source, seed)
 
         def compute() -> dict:
+            net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
             x, y = load_split(source, "test", self.world, self.cache)
-            return {"top1": 100 * training.accuracy(net.model(iteration), x, y)}
+            return {"top1": 100 * training.accuracy(net.model(model_id["iteration"]), x, y)}
 
-        key = {"network": net.key, "iteration": iteration, **data_id(source, self.world, "test")}
+        key = {**model_id, **data_id(source, self.world, "test")}
         # its own kind: a small evaluation the notebooks make, not one of the plan's units
         return self.cache.get_or_compute("source_top1", key, compute, codec="json")["top1"]
 
     @staticmethod
-    def _iteration(net: training.TrainedNet, checkpoint: int | None) -> int | None:
+    def _iteration(its: Sequence[int], checkpoint: int | None) -> int | None:
         if checkpoint is None:
             return None
-        its = sorted(net.checkpoints)
         if not 0 <= checkpoint < len(its):
             raise ValueError(f"checkpoint={checkpoint!r} must be in 0..{len(its) - 1} "
-                             f"(the network has {len(its)} snapshots: iterations {its})")
+                             f"(the network has {len(its)} snapshots: iterations {list(its)})")
         # The last snapshot is the final network: same weights, same cache entries.
         return None if checkpoint == len(its) - 1 else its[checkpoint]
 
     def checkpoint_iterations(self, seed: int = 0, rep: Representation = STANDARD) -> list[int]:
-        net = self.network(rep.source, rep.width, rep.depth, rep.fraction, seed)
-        return sorted(net.checkpoints)
+        planned = self.planned_iterations()
+        if planned is not None:
+            return planned
+        return self.network_log(rep.source, rep, seed)["iterations"]
 
     def weights_name(self, rep: Representation) -> None:
         return None  # the world's own networks: results keep the schema's default
 
+    def model_id(self, rep: Representation, source: str, task: str, seed: int) -> dict:
+        """What names the weights behind `rep` for `source`: the training run's own cache key
+        (configs, data, code), the snapshot, and the fine-tune if any. No network is loaded."""
+        its = self.checkpoint_iterations(seed, replace(rep, source=source))
+        model_id = {"network": self.network_key(source, rep.width, rep.depth, rep.fraction, seed),
+                    "iteration": self._iteration(its, rep.checkpoint)}
+        if rep.finetune:
+            model_id |= {"finetune": rep.finetune, "task": task,
+                         "ft": asdict(self.profile.finetune)}
+        return model_id
+
     def model(self, rep: Representation, source: str, task: str, seed: int):
         """(model_id, model) of the network behind `rep` (fine-tuned on `task` if asked)."""
-        net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
-        iteration = self._iteration(net, rep.checkpoint)
-        # The training run's own cache key identifies the weights (configs, data, code).
-        model_id = {"network": net.key, "iteration": iteration}
-        if rep.finetune:
-            model_id = {**model_id, "finetune": rep.finetune, "task": task,
-                        "ft": asdict(self.profile.finetune)}
+        model_id = self.model_id(rep, source, task, seed)
         key = repr(sorted(model_id.items(), key=lambda kv: kv[0]))
         if key not in self._models:
+            net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
             if rep.finetune:
                 self._models = {}  # fine-tuned models are per task: keep one at a time
                 model = self._finetuned(net, rep, task, seed)
             else:
-                model = net.model(iteration)
+                model = net.model(model_id["iteration"])
             self._models[key] = model
         return model_id, self._models[key]
 

@@ -174,12 +174,7 @@ def train(
     if resume_every < 1:
         raise ValueError(f"resume_every={resume_every!r} must be >= 1")
     cache = cache if cache is not None else Cache()
-    key_cfg = {
-        "net": net_cfg,
-        "train": train_cfg,
-        "data": dict(data_id),
-        "compute": compute.precision_id(),
-    }
+    key_cfg = _run_config(net_cfg, train_cfg, data_id)
     key = config_key("network", key_cfg)
     resume_path = cache.root / "resume" / f"{key}.pt"
 
@@ -194,6 +189,16 @@ def train(
     checkpoints = {int(k): v for k, v in payload["checkpoints"].items()}
     checkpoints[int(payload["log"]["iterations"])] = payload["state"]
     return TrainedNet(net_cfg, payload["state"], checkpoints, payload["log"], key)
+
+
+def _run_config(net_cfg: NetConfig, train_cfg: TrainConfig, data_id: Mapping[str, Any]) -> dict:
+    return {"net": net_cfg, "train": train_cfg, "data": dict(data_id),
+            "compute": compute.precision_id()}
+
+
+def run_key(net_cfg: NetConfig, train_cfg: TrainConfig, data_id: Mapping[str, Any]) -> str:
+    """The cache key `train` stores this run under (`TrainedNet.key`), without training."""
+    return config_key("network", _run_config(net_cfg, train_cfg, data_id))
 
 
 def check_data(net_cfg: NetConfig, images: np.ndarray, labels: np.ndarray) -> None:

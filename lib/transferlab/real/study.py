@@ -585,6 +585,10 @@ class RealBackend:
             self._real_models[key] = load_model(*key)
         return self._real_models[key]
 
+    def model_id(self, rep: Representation, source: str, task: str, seed: int) -> dict:
+        """The weights' name and input sizes (the same for every task and seed)."""
+        return self._model_id(self.load(rep, source))
+
     def model(self, rep: Representation, source: str, task: str,
               seed: int) -> tuple[dict, RealModel]:
         """(model_id, network) behind `rep` for `source`; the same for every task and seed."""
