@@ -87,6 +87,29 @@ def test_a_warm_study_loads_no_network(tmp_path, monkeypatch, one_thread):
     assert table["top-1 (%)"].notna().all() and (table["steps"] > 0).all()
 
 
+def test_the_plan_runs_table_6s_search_to_its_end(tmp_path, monkeypatch, one_thread):
+    """Each (task, seed) of 09_optimized is one `search` unit after its first stage; once the
+    plan ran, the notebook's search reads every stage from the cache and computes nothing."""
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    jobs, units = _plan(["09_optimized"], tmp_path)
+    params = P.validate("09_optimized", {**jobs[0].parameters, "tasks": ["rooms", "object_instances"]})
+    units = plan.build([("09_optimized", params)])
+    searches = [u for u in units.units.values() if u.kind == "search"]
+    assert sorted(u.args for u in searches) == [("object_instances", 0), ("rooms", 0)]
+    for u in searches:
+        assert u.key and u.deps and all(units.units[d].kind == "score" for d in u.deps)
+    for u in units.todo():
+        plan.run_unit(u)
+    assert plan.build([("09_optimized", params)]).pending == set()
+    log = tmp_path / "computed.log"
+    monkeypatch.setenv("TRANSFERLAB_CACHE_LOG", str(log))
+    table = factors.run_optimized(params)
+    assert not log.exists()  # nothing left for the notebook: every stage's scores are stored
+    assert set(table[table.factor == "optimized"].task) == {"rooms", "object_instances"}
+    stages = table[table.factor == "optimized_search"].level.str.split(":").str[0]
+    assert set(stages) == set(factors.optimized_stages(Study("smoke", progress=False)))
+
+
 def test_cli_plan_prints_and_computes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
     assert main(["run", "--profile", "smoke", "--only", "width", "--out", str(tmp_path / "r"),

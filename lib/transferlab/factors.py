@@ -235,7 +235,7 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
         return out
     if kind is P.OptimizedParams:
         seeds = tuple(params.seeds or study.profile.seeds)
-        return [Grid("optimized_search", tuple(_first_stage_levels(study, t)), (t,), seeds)
+        return [Grid("optimized_search", tuple(first_stage_levels(study, t)), (t,), seeds)
                 for t in tasks_for(study, params)]
     if kind is P.FineTuningParams:
         return [_make(study, params, "fine_tuning", fine_tuning_levels(params.layer),
@@ -256,7 +256,7 @@ def _early_stopping_grids(params, study: Study, iterations: Sequence[int] | None
             for layer in params.layers]
 
 
-def _first_stage_levels(study: Study, task: str) -> list[Level]:
+def first_stage_levels(study: Study, task: str) -> list[Level]:
     """The levels of Table 6's first search stage (from Deep Standard), as run_optimized
     builds them; the later stages start from a choice by CV score, so only the notebook
     knows them."""
@@ -324,31 +324,37 @@ def choose_by_cv(candidates: pd.DataFrame) -> pd.Series:
     return candidates[candidates.level_index == best].iloc[0]
 
 
+def search(study: Study, task: str, seed: int) -> tuple[pd.Series, pd.Series, list[pd.DataFrame]]:
+    """Table 6's staged search on one task and seed: (Deep Standard's row, the chosen
+    setting's row, the table of each stage's candidates). Each stage of `optimized_stages`
+    scores the setting chosen so far and its variations (factor "optimized_search", one level
+    per candidate, `stage` in the level label) and keeps the best by `choose_by_cv`."""
+    current, std, searched = STANDARD, None, []
+    for stage, offer in optimized_stages(study).items():
+        levels = _stage_levels(study, task, stage, offer, current)
+        table = study.run("optimized_search", levels, (task,), (seed,))
+        searched.append(table)
+        if std is None:
+            std = table[table.level_index == 0].iloc[0]
+        chosen = choose_by_cv(table)
+        current = levels[int(chosen.level_index)].rep
+    return std, chosen, searched
+
+
 def run_optimized(params, study: Study | None = None) -> pd.DataFrame:
     """Deep Standard vs. Deep Optimized, the factors combined per task on the training split.
 
-    Per task and seed, each stage of `optimized_stages` scores the setting chosen so far and
-    its variations (factor "optimized_search", one level per candidate, `stage` in the
-    level label) and keeps the best by `choose_by_cv`; only the final choice's test score is
-    reported (factor "optimized": level "standard" and level "optimized").
+    Per task and seed, `search` chooses a setting by cross-validation; only the final
+    choice's test score is reported (factor "optimized": level "standard" and level
+    "optimized"), with every candidate's row (factor "optimized_search").
     """
     study = study or study_for(params)
     tasks = tasks_for(study, params)
-    stages = optimized_stages(study)
     rows, searched = [], []
     for seed in params.seeds or study.profile.seeds:
         for task in tasks:
-            current = STANDARD
-            std = None
-            for stage, offer in stages.items():
-                levels = _stage_levels(study, task, stage, offer, current)
-                cands = [lv.rep for lv in levels]
-                table = study.run("optimized_search", levels, (task,), (seed,))
-                searched.append(table)
-                if std is None:
-                    std = table[table.level_index == 0].iloc[0]
-                chosen = choose_by_cv(table)
-                current = cands[int(chosen.level_index)]
+            std, chosen, tables = search(study, task, seed)
+            searched += tables
             for label, idx, row in (("standard", 0, std), ("optimized", 1, chosen)):
                 rows.append({**row.to_dict(), "factor": "optimized", "level": label,
                              "level_index": idx, "seed": seed})

@@ -2,13 +2,15 @@
 
 Units, in dependency order: `world` (one split of a task, rendered), `network` (a source
 network with its snapshots), `finetune` (a network fine-tuned on a target task), `features`
-(one network's features of every split of a task) and `score` (one cell of a grid: probe or
-retrieval score of a representation on a task and seed). They come from the notebooks' own
-grids (`factors.grids`), so the plan computes exactly the cells the notebooks then read.
+(one network's features of every split of a task), `score` (one cell of a grid: probe or
+retrieval score of a representation on a task and seed) and `search` (Table 6's staged search
+on one task and seed, after its first stage's scores). They come from the notebooks' own grids
+(`factors.grids`), so the plan computes exactly the cells the notebooks then read.
 
 Each unit has a cache key where it is known before anything is trained (world splits,
-networks, scores; fine-tunes and features are keyed by trained weights): a unit whose entry is
-stored is not computed again, and a keyless unit only when something that needs it is.
+networks, scores, searches; fine-tunes and features are keyed inside their own modules): a
+unit whose entry is stored is not computed again, and a keyless unit only when something that
+needs it is.
 Executing a unit (`run_unit`) builds the notebook's `Study` and calls it, so the cache,
 not the plan, decides what is computed: a plan that missed a cell costs time, never results.
 """
@@ -23,12 +25,13 @@ from typing import Any
 
 from . import networks
 from . import params as P
-from .cache import Cache, config_key
+from .cache import Cache, config_key, default_root
 from .study import FC_LAYERS, STANDARD, Representation, Study
 
-KINDS = ("world", "network", "finetune", "features", "score")
+KINDS = ("world", "network", "finetune", "features", "score", "search")
 # The cache kind and codec of the units whose key is known before compute.
-STORED = {"world": ("world", "arrays"), "network": ("network", "torch"), "score": ("scores", "json")}
+STORED = {"world": ("world", "arrays"), "network": ("network", "torch"), "score": ("scores", "json"),
+          "search": ("search", "json")}
 # Notebooks that show their source networks' table (factors.network_table).
 NETWORK_TABLES = (P.WorldParams, P.WidthParams, P.DepthParams, P.SourceTaskParams, P.DataSizeParams)
 # Estimates only, from BENCHMARKS.md (one core, bf16): training ~290 GFLOP/s, extraction
@@ -166,9 +169,10 @@ class _Builder:
                     self.network(spec, study, lv.rep, lv.rep.source, seed)
         for grid in factors.grids(params, study, planned_iterations(study)):
             for seed in grid.seeds:
-                for lv in grid.levels:
-                    for task in grid.tasks:
-                        self.score(spec, study, lv.rep, task, seed)
+                for task in grid.tasks:
+                    scores = [self.score(spec, study, lv.rep, task, seed) for lv in grid.levels]
+                    if grid.factor == "optimized_search":  # the first stage of Table 6's search
+                        self.search(spec, study, task, seed, scores)
 
     # -------------------------------------------------------------- one kind each
 
@@ -235,6 +239,20 @@ class _Builder:
                               (rep, task, seed), deps, key=score_key(study, rep, task, seed),
                               cost_s=PROBE_SECONDS))
 
+    def search(self, spec: StudySpec, study: Study, task: str, seed: int,
+               first_stage: list[str]) -> str:
+        """Table 6's later stages on one task and seed: each starts from a choice made on the
+        scores before it, so the whole search is one unit that runs after its first stage."""
+        std_features = self.units[self.features(spec, study, STANDARD, task, seed)]
+        retrieval = study.task_spec(task).kind == "retrieval"
+        return self._add(Unit(f"search:{task}/seed{seed}{_tag(spec)}", "search", spec,
+                              (task, seed), tuple(first_stage),
+                              key=search_key(study, task, seed),
+                              # the conv features of the chosen network (retrieval: at three
+                              # poolings, and its sub-patches), then about 15 candidates' probes
+                              cost_s=std_features.cost_s * (4 if retrieval else 1)
+                              + 15 * PROBE_SECONDS))
+
 
 def feature_rep(rep: Representation) -> Representation:
     """The representation whose features stand for `rep`'s: Study extracts every layer of the
@@ -272,12 +290,30 @@ def score_key(study: Study, rep: Representation, task: str, seed: int) -> str | 
     return config_key("scores", study.score_config(rep, task, seed))
 
 
+def search_config(study: Study, task: str, seed: int) -> dict | None:
+    """What keys the record that Table 6's search on (task, seed) ran to its end: its first
+    stage's score keys name every network it can choose; the stages and PCA dimensions name
+    what it searches."""
+    from . import factors
+
+    first = [score_key(study, lv.rep, task, seed) for lv in factors.first_stage_levels(study, task)]
+    if None in first:
+        return None
+    return {"first_stage": first, "stages": list(factors.optimized_stages(study)),
+            "dims": factors.OPTIMIZED_DIMS}
+
+
+def search_key(study: Study, task: str, seed: int) -> str | None:
+    config = search_config(study, task, seed)
+    return None if config is None else config_key("search", config)
+
+
 # ---------------------------------------------------------------- executing one unit
 
 
 @lru_cache(maxsize=4)
-def _study(spec: StudySpec) -> Study:
-    """One Study per process and spec: networks and tasks loaded once per worker."""
+def _study(spec: StudySpec, cache_root: str) -> Study:
+    """One Study per process, spec and cache: networks and tasks loaded once per worker."""
     return spec.build()
 
 
@@ -287,7 +323,7 @@ def run_unit(unit: Unit, *deps: Any) -> tuple[str, str]:
     `deps` are the results of the units it depends on: Dask passes them only to order the
     work; everything a unit reads comes from the cache.
     """
-    study = _study(unit.spec)
+    study = _study(unit.spec, str(default_root()))
     if unit.kind == "world":
         from .world import load_split
 
@@ -299,6 +335,18 @@ def run_unit(unit: Unit, *deps: Any) -> tuple[str, str]:
         study._model(rep, rep.source, task, seed)  # the fine-tuned weights, cached
     elif unit.kind == "features":
         study.split_features(*unit.args)
+    elif unit.kind == "search":
+        from . import factors
+
+        def record() -> dict:
+            _, chosen, _ = factors.search(study, *unit.args)  # its scores go to the cache
+            return {"chosen": chosen.representation}
+
+        config = search_config(study, *unit.args)
+        if config is None:  # nothing to key it on (real networks): the scores are cached anyway
+            record()
+        else:
+            study.cache.get_or_compute("search", config, record, codec="json")
     else:
         study.evaluate(*unit.args)
     return unit.id, unit.kind
