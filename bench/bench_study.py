@@ -3,9 +3,9 @@
     .venv/bin/python bench/bench_study.py                 # the quick profile, --workers 2
     .venv/bin/python bench/bench_study.py --profile smoke -- --only width   # args after -- go to `run`
 
-Runs `python -m transferlab run --profile P --out <tmp>/out-<phase>` three times: "cold
-serial" (--workers 0) and "cold" (--workers N) each with a fresh TRANSFERLAB_CACHE, then
-"warm" (--workers N) on the cache "cold" filled. TRANSFERLAB_CACHE_LOG counts what each
+Runs `python -m transferlab run --profile P --out <tmp>/out-<phase>` three times: "cold"
+(--workers N) with a fresh TRANSFERLAB_CACHE, "warm" (--workers N) on the cache "cold"
+filled, then "cold serial" (--workers 0) with another fresh cache. TRANSFERLAB_CACHE_LOG counts what each
 phase computed (a warm run: nothing).
 Memory: the peak RSS of the largest single process of the run (runner or kernel), from
 getrusage(RUSAGE_CHILDREN) in a wrapper process per phase (stdlib; the runner waits for its
@@ -141,9 +141,11 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_study_"))
     runs, per_nb = {}, {}
-    # phase -> (cache folder, workers): the warm phase reuses what "cold" filled.
-    phases = {"cold serial": ("cache-serial", 0), "cold": ("cache", args.workers),
-              "warm": ("cache", args.workers)}
+    # phase -> (cache folder, workers): the warm phase reuses what "cold" filled. The serial
+    # run goes last: on a machine someone else is using, that makes the speed-up an
+    # underestimate rather than an overestimate (the parallel phases met any load first).
+    phases = {"cold": ("cache", args.workers), "warm": ("cache", args.workers),
+              "cold serial": ("cache-serial", 0)}
     for phase, (cache, workers) in phases.items():
         out = tmp / f"out-{phase.replace(' ', '-')}"
         log = tmp / f"{phase.replace(' ', '-')}.log"
