@@ -179,9 +179,12 @@ class _Builder:
     def world(self, spec: StudySpec, study: Study, task: str, split: str) -> str:
         from .world import data_id
 
+        uid = f"world:{task}/{split}{_tag(spec)}"
+        if uid in self.units:  # asked for once per unit that reads the split
+            return uid
         w = study.world
         n = w.split_size(task, split)
-        return self._add(Unit(f"world:{task}/{split}{_tag(spec)}", "world", spec, (task, split),
+        return self._add(Unit(uid, "world", spec, (task, split),
                               key=config_key("world", data_id(task, w, split)),
                               cost_s=n * w.size ** 2 / 1000 * RENDER_SECONDS_PER_KPIXEL))
 

@@ -408,6 +408,7 @@ class WorldBackend:
         self.progress = progress
         self._models: dict = {}
         self._networks: dict = {}
+        self._network_keys: dict[tuple, str] = {}
         self._tasks: dict[str, TaskData] = {}
 
     @property
@@ -469,8 +470,12 @@ class WorldBackend:
                     fraction: float = 1.0, seed: int = 0) -> str:
         """The cache key of a source network's training run, known before it is trained: what
         names its weights in the keys of its features and scores (so a warm run loads none)."""
-        net_cfg, train_cfg = self.network_configs(source, width, depth, fraction, seed)
-        return training.run_key(net_cfg, train_cfg, data_id(source, self.world, "train"))
+        args = (source, width, depth, fraction, seed)
+        if args not in self._network_keys:  # every score's key asks for it
+            net_cfg, train_cfg = self.network_configs(*args)
+            self._network_keys[args] = training.run_key(net_cfg, train_cfg,
+                                                        data_id(source, self.world, "train"))
+        return self._network_keys[args]
 
     def planned_iterations(self) -> list[int] | None:
         """The snapshot iterations of every source network, known without training when the
