@@ -146,13 +146,17 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
     total = Counter(u.kind for u in todo)
     done: Counter = Counter()
     failures = []
-    bar = tqdm(total=len(todo), desc="plan", unit="unit", disable=not progress, file=stderr)
+    # The bar advances by each unit's estimated cost, not by one per unit: a network trains
+    # for minutes, a score takes a second, so only a weighted bar gives an honest ETA.
+    bar = tqdm(total=sum(u.cost_s for u in todo) or 1.0, desc="plan", disable=not progress,
+               file=stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
     with bar:
         for fut in as_completed(list(futures.values())):
-            kind = plan.units[fut.key].kind
+            unit = plan.units[fut.key]
             if fut.status == "error":
                 failures.append(f"{fut.key}: {type(fut.exception()).__name__}: {fut.exception()}")
-            done[kind] += 1
-            bar.set_postfix_str(" ".join(f"{k} {done[k]}/{total[k]}" for k in KINDS if total[k]))
-            bar.update()
+            done[unit.kind] += 1
+            bar.set_postfix_str("units " + " ".join(f"{k} {done[k]}/{total[k]}" for k in KINDS
+                                                    if total[k]), refresh=False)
+            bar.update(unit.cost_s)
     return failures
