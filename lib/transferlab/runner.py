@@ -22,8 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from traitlets.config import Config
-
 from . import params as params_mod
 from . import report
 from .cache import check_writable, default_root
@@ -172,9 +170,9 @@ def describe_failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-# Kernels on this machine talk over IPC sockets where the OS has them: no TCP ports for
-# several kernels starting at once to race for, and no plain-TCP warning from every kernel.
-_KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}}) if os.name == "posix" else Config()
+# The kernels run on this machine, over loopback: their start-up warning that TCP is not
+# encrypted would only bury the run's own messages (errors still show).
+_KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def _execute(job: Job, title: str, kernel: str, cwd: Path, log_output: bool,
@@ -195,7 +193,7 @@ def _execute(job: Job, title: str, kernel: str, cwd: Path, log_output: bool,
             progress_bar=progress_bar,
             log_output=log_output,
             start_timeout=180,
-            config=_KERNEL_CONFIG,
+            extra_arguments=_KERNEL_ARGUMENTS,
         )
     except Exception as err:  # any failure of one notebook must not stop the others
         error = describe_failure(err)
