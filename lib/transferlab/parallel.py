@@ -6,9 +6,9 @@ tcp://HOST:PORT`, unreachable within `CONNECT_TIMEOUT_S` -> an error naming the 
 before anything is computed. Every worker must see the cache folder: a probe file written
 by the runner is read back on every worker first.
 
-Each unit is one Dask task depending on the tasks of its units; a worker that dies mid-unit
-has its task run again elsewhere (Dask's rescheduling), and the cache's lock per key keeps two
-workers (or two runners) from computing one entry twice.
+Each unit is one Dask task, submitted once the units it needs are done, the costliest first;
+a worker that dies mid-unit has its task run again elsewhere (Dask's rescheduling), and the
+cache's lock per key keeps two workers (or two runners) from computing one entry twice.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -131,32 +131,76 @@ def _read_probe(path: str) -> str:
 def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = None) -> list[str]:
     """Compute the plan's pending units on the cluster of `client`; the failures, one line each.
 
+    A unit is submitted once the units it needs are done, the costliest first (a unit's
+    priority is its estimated cost): the networks start at once and in parallel, and no
+    worker idles while one trains them in a row. (Handing Dask the dependencies as futures
+    would keep a network on the worker that rendered its images, the others idle.)
     A unit that fails (after its retries) is reported and its dependents are skipped; the
     notebooks then compute (and report) what is missing.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    todo = plan.todo()
-    futures = {}
-    for unit in todo:
-        deps = [futures[d] for d in unit.deps if d in futures]
-        futures[unit.id] = client.submit(run_unit, unit, *deps, key=unit.id, pure=False,
-                                         retries=RETRIES)
-    total = Counter(u.kind for u in todo)
+    todo = {u.id: u for u in plan.todo()}
+    waiting = {u.id: {d for d in u.deps if d in todo} for u in todo.values()}
+    dependents: dict[str, list[str]] = {}
+    for uid, deps in waiting.items():
+        for d in deps:
+            dependents.setdefault(d, []).append(uid)
+    running = as_completed()
+
+    def submit(ids: Iterable[str]) -> None:
+        for uid in sorted(ids, key=lambda i: -todo[i].cost_s):
+            running.add(client.submit(run_unit, todo[uid], key=uid, pure=False, retries=RETRIES,
+                                      priority=round(todo[uid].cost_s)))
+
+    total = Counter(u.kind for u in todo.values())
     done: Counter = Counter()
-    failures = []
+    failures: list[str] = []
     # The bar advances by each unit's estimated cost, not by one per unit: a network trains
     # for minutes, a score takes a second, so only a weighted bar gives an honest ETA.
-    bar = tqdm(total=sum(u.cost_s for u in todo) or 1.0, desc="plan", disable=not progress,
-               file=stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
+    bar = tqdm(total=sum(u.cost_s for u in todo.values()) or 1.0, desc="plan",
+               disable=not progress, file=stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
+
+    def finish(uid: str) -> None:
+        done[todo[uid].kind] += 1
+        bar.set_postfix_str("units " + " ".join(f"{k} {done[k]}/{total[k]}" for k in KINDS
+                                                if total[k]), refresh=False)
+        bar.update(todo[uid].cost_s)
+
     with bar:
-        for fut in as_completed(list(futures.values())):
-            unit = plan.units[fut.key]
+        first = [uid for uid, deps in waiting.items() if not deps]
+        for uid in first:
+            del waiting[uid]
+        submit(first)
+        for fut in running:
+            uid = fut.key
+            finish(uid)
             if fut.status == "error":
-                failures.append(f"{fut.key}: {type(fut.exception()).__name__}: {fut.exception()}")
-            done[unit.kind] += 1
-            bar.set_postfix_str("units " + " ".join(f"{k} {done[k]}/{total[k]}" for k in KINDS
-                                                    if total[k]), refresh=False)
-            bar.update(unit.cost_s)
+                failures.append(f"{uid}: {type(fut.exception()).__name__}: {fut.exception()}")
+                for skipped in _descendants(uid, dependents):
+                    if skipped in waiting:
+                        del waiting[skipped]
+                        failures.append(f"{skipped}: skipped, it needs {uid}")
+                        finish(skipped)
+                continue
+            ready = []
+            for dep in dependents.get(uid, ()):
+                if dep in waiting:
+                    waiting[dep].discard(uid)
+                    if not waiting[dep]:
+                        del waiting[dep]
+                        ready.append(dep)
+            submit(ready)
     return failures
+
+
+def _descendants(uid: str, dependents: dict[str, list[str]]) -> list[str]:
+    out, stack = [], list(dependents.get(uid, ()))
+    while stack:
+        d = stack.pop()
+        if d not in out:
+            out.append(d)
+            stack.extend(dependents.get(d, ()))
+    return out
