@@ -179,11 +179,10 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
             finish(uid)
             if fut.status == "error":
                 failures.append(f"{uid}: {type(fut.exception()).__name__}: {fut.exception()}")
-                for skipped in _descendants(uid, dependents):
-                    if skipped in waiting:
-                        del waiting[skipped]
-                        failures.append(f"{skipped}: skipped, it needs {uid}")
-                        finish(skipped)
+                for skipped in sorted(_descendants(uid, dependents) & waiting.keys()):
+                    del waiting[skipped]
+                    failures.append(f"{skipped}: skipped, it needs {uid}")
+                    finish(skipped)
                 continue
             ready = []
             for dep in dependents.get(uid, ()):
@@ -196,11 +195,13 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
     return failures
 
 
-def _descendants(uid: str, dependents: dict[str, list[str]]) -> list[str]:
-    out, stack = [], list(dependents.get(uid, ()))
+def _descendants(uid: str, dependents: dict[str, list[str]]) -> set[str]:
+    """Every unit that needs `uid`, directly or through others."""
+    out: set[str] = set()
+    stack = list(dependents.get(uid, ()))
     while stack:
         d = stack.pop()
         if d not in out:
-            out.append(d)
+            out.add(d)
             stack.extend(dependents.get(d, ()))
     return out
