@@ -158,3 +158,26 @@ def test_cache_not_seen_by_a_worker_is_named(tmp_path):
         parallel.check_shared_cache(_Client(), tmp_path)
     assert not list(tmp_path.iterdir())  # the probe is removed
     assert Cache(tmp_path).root == tmp_path
+
+
+def _fails_on_b(unit, *deps):
+    if unit.id == "b":
+        raise RuntimeError("b broke")
+    return unit.id, unit.kind
+
+
+def test_a_failed_unit_skips_only_what_needs_it(monkeypatch):
+    """b fails: c (needs b) and d (needs c) are skipped and named; a and e run and are not."""
+    from distributed import Client
+    from transferlab.plan import Plan, StudySpec, Unit
+
+    spec = StudySpec("smoke")
+    units = [Unit("a", "world", spec, (), cost_s=1), Unit("b", "network", spec, (), ("a",), cost_s=5),
+             Unit("c", "features", spec, (), ("b",), cost_s=2),
+             Unit("d", "score", spec, (), ("c",), cost_s=1), Unit("e", "score", spec, (), ("a",), cost_s=1)]
+    plan = Plan({u.id: u for u in units}, {u.id for u in units})
+    monkeypatch.setattr(parallel, "run_unit", _fails_on_b)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        failures = parallel.execute(plan, client, progress=False)
+    assert len(failures) == 3 and failures[0].startswith("b: RuntimeError: b broke")
+    assert sorted(failures[1:]) == ["c: skipped, it needs b", "d: skipped, it needs b"]
