@@ -135,7 +135,8 @@ RECIPE_VERSIONS: dict[str, int] = {t: 0 for t in TASKS} | {
     "birds": 2,  # legible marks (1), larger, on a plain body (2)
     "actions": 1, "interactions": 1,  # actor and object in frame, relation legible
     "object_instances": 1,  # instances of two subclasses, told apart by their own detail
-    "sculptures": 1,  # stronger shape detail, smaller view rotation
+    "sculptures": 2,  # stronger shape detail, smaller view rotation (1); every harmonic
+    # at least 0.15 (2)
 }
 SOURCES = tuple(n for n, s in TASKS.items() if s.role == "source")
 TARGETS = tuple(n for n, s in TASKS.items() if s.role == "target")
