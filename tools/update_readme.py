@@ -17,23 +17,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from transferlab.compute import cpu_model
 from transferlab.report import format_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 FIGURE = "05_layer"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else platform's description."""
-    import platform
-
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        for line in info.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def commit() -> str:

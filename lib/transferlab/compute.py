@@ -16,11 +16,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import platform
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
 PRECISIONS = ("bf16", "fp32")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else platform's description: what benchmarks name."""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def configure_threads(n: int | None = None) -> int:
