@@ -22,9 +22,15 @@ from transferlab.study import STANDARD, WorldBackend
 from transferlab.world import load_split
 
 
-def measure(steps: int, width: str, depth: int, source: str = "objects") -> dict:
+def quick_backend(steps: int | None = None) -> WorldBackend:
+    """The quick profile's world and networks, trained for `steps` (default: the profile's)."""
     quick = get_profile("quick")
-    backend = WorldBackend(with_overrides(quick, train=replace(quick.train, steps=steps)))
+    return WorldBackend(with_overrides(quick, train=replace(quick.train,
+                                                            steps=steps or quick.train.steps)))
+
+
+def measure(steps: int, width: str, depth: int, source: str = "objects") -> dict:
+    backend = quick_backend(steps)
     rep = replace(STANDARD, width=width, depth=depth)
     its = backend.checkpoint_iterations(0, rep)
     test = {it: backend.source_accuracy(source, replace(rep, checkpoint=i))

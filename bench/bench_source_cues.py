@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from dataclasses import replace
 
 import numpy as np
+from bench_convergence import quick_backend  # beside this script
 from transferlab import compute, training
-from transferlab.profiles import get_profile, with_overrides
 from transferlab.study import WorldBackend
 from transferlab.world import N_SUB, catalog, load_split
 
@@ -51,9 +50,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     compute.configure_threads(args.threads)
-    quick = get_profile("quick")
-    steps = args.steps or quick.train.steps
-    backend = WorldBackend(with_overrides(quick, train=replace(quick.train, steps=steps)))
+    backend = quick_backend(args.steps)
+    steps = backend.profile.train.steps
     print(f"Errors of the objects network on its test split ({steps} steps), "
           f"{compute.cpu_model()}, {datetime.date.today()}\n")
     print("| width | top-1 | errors within the superclass | errors across superclasses | "

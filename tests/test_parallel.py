@@ -160,7 +160,7 @@ def test_cache_not_seen_by_a_worker_is_named(tmp_path):
     assert Cache(tmp_path).root == tmp_path
 
 
-def _fails_on_b(unit, *deps):
+def _fails_on_b(unit):
     if unit.id == "b":
         raise RuntimeError("b broke")
     return unit.id, unit.kind

@@ -150,7 +150,7 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
     running = as_completed()
 
     def submit(ids: Iterable[str]) -> None:
-        for uid in sorted(ids, key=lambda i: -todo[i].cost_s):
+        for uid in ids:  # the scheduler orders what is ready by priority
             running.add(client.submit(run_unit, todo[uid], key=uid, pure=False, retries=RETRIES,
                                       priority=round(todo[uid].cost_s)))
 

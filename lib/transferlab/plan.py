@@ -320,11 +320,11 @@ def _study(spec: StudySpec, cache_root: str) -> Study:
     return spec.build()
 
 
-def run_unit(unit: Unit, *deps: Any) -> tuple[str, str]:
+def run_unit(unit: Unit) -> tuple[str, str]:
     """Compute one unit through its notebook's Study (and so through the cache).
 
-    `deps` are the results of the units it depends on: Dask passes them only to order the
-    work; everything a unit reads comes from the cache.
+    The units it needs must be done (parallel.execute submits it only then): everything a
+    unit reads comes from the cache.
     """
     study = _study(unit.spec, str(default_root()))
     if unit.kind == "world":
