@@ -34,6 +34,7 @@ from bench_training import (  # noqa: E402
     mode_name,
     synthetic_task,
 )
+from transferlab import architecture as arch  # noqa: E402
 from transferlab import compute  # noqa: E402
 from transferlab import features as ft  # noqa: E402
 from transferlab import networks as nw  # noqa: E402
@@ -41,9 +42,9 @@ from transferlab import training as tr  # noqa: E402
 from transferlab.cache import Cache  # noqa: E402
 
 
-def flops_up_to_fc6(cfg: nw.NetConfig) -> int:
-    full = nw.complexity(cfg)["flops"]
-    return full - 2 * (cfg.fc6 * nw.fc7_size(cfg) + nw.fc7_size(cfg) * cfg.n_classes)
+def flops_up_to_fc6(cfg: arch.NetConfig) -> int:
+    full = arch.complexity(cfg)["flops"]
+    return full - 2 * (cfg.fc6 * arch.fc7_size(cfg) + arch.fc7_size(cfg) * cfg.n_classes)
 
 
 def extract_rate(model, images, layers, batch_size: int) -> float:
@@ -66,11 +67,11 @@ def main() -> None:
                     "bench_features.py", threads)
     emit = report.emit
 
-    cfg = nw.NetConfig()
+    cfg = arch.NetConfig()
     torch.manual_seed(0)
     model = nw.build(cfg).eval()
     images, _ = synthetic_task(args.images, 32, seed=0)
-    cases = {"all 8 layers": (nw.layer_names(cfg), nw.complexity(cfg)["flops"]),
+    cases = {"all 8 layers": (arch.layer_names(cfg), arch.complexity(cfg)["flops"]),
              "fc6 only": (["fc6"], flops_up_to_fc6(cfg))}
     rates: dict[tuple, list[float]] = {(m, c): [] for m in MODES for c in cases}
     peaks = matmul_peaks(rounds=1)
@@ -102,7 +103,7 @@ def main() -> None:
     # fp32 vs bf16 features of a trained network: difference and linear-probe accuracy
     train_x, train_y = synthetic_task(4000, 32, seed=1)
     test_x, test_y = synthetic_task(1500, 32, seed=2)
-    small = nw.NetConfig(n_classes=10)
+    small = arch.NetConfig(n_classes=10)
     with tempfile.TemporaryDirectory() as tmp:
         run = tr.train(small, tr.TrainConfig(epochs=4, n_checkpoints=0), train_x, train_y,
                        data_id={"bench": "features"}, cache=Cache(tmp), progress=False)

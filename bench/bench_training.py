@@ -9,7 +9,7 @@ contiguous / channels-last), repeated in interleaved rounds because other jobs s
 cores; then accuracy of fp32 vs bf16 training on a learnable synthetic task (same seed), a
 bitwise determinism check, and img/s of every width and depth in the default mode.
 
-Training GFLOP/s = forward FLOPs per image (networks.complexity) x 3 x img/s.
+Training GFLOP/s = forward FLOPs per image (architecture.complexity) x 3 x img/s.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transferlab import compute
+from transferlab import architecture, compute
 from transferlab import networks as nw
 from transferlab import training as tr
 from transferlab.cache import Cache
@@ -111,7 +111,7 @@ def synthetic_task(n: int, size: int, seed: int, k: int = 10) -> tuple[np.ndarra
     return np.clip(img, 0, 255).astype(np.uint8), labels.astype(np.int64)
 
 
-def loop_rate(net_cfg: nw.NetConfig, images, labels, iterations: int) -> float:
+def loop_rate(net_cfg: architecture.NetConfig, images, labels, iterations: int) -> float:
     """img/s of `iterations` steps of the real training loop, after a short warm-up."""
     cfg = tr.TrainConfig(epochs=1, batch_size=128, n_checkpoints=0)
     plan = tr.make_plan(cfg, len(labels), net_cfg.input_size)
@@ -164,8 +164,8 @@ def main() -> None:
                     threads, f"; native bf16: {compute._native_bf16()}")
     emit = report.emit
 
-    net_cfg = nw.NetConfig()
-    flops = nw.complexity(net_cfg)["flops"]
+    net_cfg = architecture.NetConfig()
+    flops = architecture.complexity(net_cfg)["flops"]
     images, labels = synthetic_task(128 * args.iterations, 32, seed=0, k=100)
     rates: dict[tuple[str, str], list[float]] = {m: [] for m in MODES}
     peaks = matmul_peaks(rounds=1)
@@ -182,7 +182,7 @@ def main() -> None:
         emit(f"| {name} | {p['mm']:.0f} | {p['conv1x1']:.0f} | {p['peak']:.0f} |")
     emit()
     base = max(rates[MODES[0]])
-    emit(f"Medium depth-5 network, 28 px input, batch 128, {nw.complexity(net_cfg)['params']:,} "
+    emit(f"Medium depth-5 network, 28 px input, batch 128, {architecture.complexity(net_cfg)['params']:,} "
          f"params, {flops / 1e6:.1f} MFLOP/image forward; best (median) of {args.rounds} "
          "interleaved rounds:")
     emit()
@@ -200,7 +200,7 @@ def main() -> None:
     train_x, train_y = synthetic_task(6000, 32, seed=1)
     test_x, test_y = synthetic_task(2000, 32, seed=2)
     cfg = tr.TrainConfig(epochs=args.accuracy_epochs, batch_size=128, lr=0.05, n_checkpoints=0)
-    small = nw.NetConfig(n_classes=10)
+    small = architecture.NetConfig(n_classes=10)
     acc, secs = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for m in (("fp32", "1"), ("bf16", "1")):
@@ -231,10 +231,10 @@ def main() -> None:
     emit()
     emit("| network | params | MFLOP/image | img/s | GFLOP/s (x3) |")
     emit("|---|---|---|---|---|")
-    grid = [nw.NetConfig(width=w) for w in nw.WIDTHS]
-    grid += [nw.NetConfig(depth=d) for d in nw.DEPTHS if d != 5]
+    grid = [architecture.NetConfig(width=w) for w in architecture.WIDTHS]
+    grid += [architecture.NetConfig(depth=d) for d in architecture.DEPTHS if d != 5]
     for c in grid:
-        cx = nw.complexity(c)
+        cx = architecture.complexity(c)
         r = loop_rate(c, images, labels, max(5, args.iterations // 2))
         emit(f"| {c.width} / depth {c.depth} | {cx['params']:,} | {cx['flops'] / 1e6:.1f} | "
              f"{r:.0f} | {r * 3 * cx['flops'] / 1e9:.0f} |")

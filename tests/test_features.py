@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from transferlab import architecture as arch
 from transferlab import features as ft
 from transferlab import networks as nw
 from transferlab.cache import Cache
@@ -8,7 +9,7 @@ from transferlab.training import to_input
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CFG = nw.NetConfig(width="tiny", depth=5, n_classes=6, input_size=14)
+CFG = arch.NetConfig(width="tiny", depth=5, n_classes=6, input_size=14)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_twelve_jitters_and_their_geometry():
 def test_pooling_sets_conv_dims_and_leaves_fc_alone(model, images, pooling):
     out = ft.extract(model, images, ["conv2", "conv5", "fc6", "fc8"], pooling=pooling,
                      jitter=False, progress=False)
-    shapes = nw.output_shapes(CFG)
+    shapes = arch.output_shapes(CFG)
     assert out["conv2"].shape == (20, shapes["conv2"][0] * pooling**2)
     assert out["conv5"].shape == (20, shapes["conv5"][0] * pooling**2)
     assert out["fc6"].shape == (20, CFG.fc6)
@@ -125,7 +126,7 @@ def test_batch_size_does_not_change_features(model, images):
 def test_patches_shape_and_centre_box_equals_centre_crop(model, images, fp32):
     boxes = np.array([[1 / 16, 1 / 16, 15 / 16, 15 / 16], [0, 0, 0.5, 0.5], [0, 0, 1, 1]])
     out = ft.extract_patches(model, images, "conv5", boxes, pooling=2, progress=False)
-    assert out.shape == (20, 3, nw.output_shapes(CFG)["conv5"][0] * 4)
+    assert out.shape == (20, 3, arch.output_shapes(CFG)["conv5"][0] * 4)
     centre = ft.extract(model, images, ["conv5"], pooling=2, jitter=False, progress=False)
     np.testing.assert_allclose(out[:, 0], centre["conv5"], rtol=1e-5, atol=1e-6)
     assert not np.allclose(out[:, 1], out[:, 0])
@@ -154,7 +155,7 @@ def test_concat_side_by_side():
 
 def test_cached_features_hit_and_key_on_pooling(tmp_path, model, images, monkeypatch):
     cache = Cache(tmp_path)
-    args = ({"network": "test"}, model, images, {"data": "x"}, ["conv5", "fc6"])
+    args = ({"network": "test"}, lambda: model, images, {"data": "x"}, ["conv5", "fc6"])
     first = ft.features(*args, pooling=1, cache=cache, jitter=False, progress=False)
     real = ft.extract
     monkeypatch.setattr(ft, "extract", lambda *a, **k: pytest.fail("extracted again"))

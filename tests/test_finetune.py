@@ -5,8 +5,8 @@ import torch
 from synthetic import colour_task
 from transferlab import finetune as fn
 from transferlab import training as tr
+from transferlab.architecture import NetConfig
 from transferlab.cache import Cache
-from transferlab.networks import NetConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,6 +7,7 @@ the reports, tables and verdicts it left behind. This is the end-to-end test of 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,11 +33,16 @@ VERDICTS = {"reproduced", "not reproduced", "inconclusive"}
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
+def smoke_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, smoke_cache):
     """One cold batch run of the smoke profile (its own cache, inherited by the kernels)."""
     out = tmp_path_factory.mktemp("reports")
     mp = pytest.MonkeyPatch()
-    mp.setenv("TRANSFERLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("TRANSFERLAB_CACHE", str(smoke_cache))
     try:
         records = runner.run_study("smoke", out=out, progress_bar=False, log_output=False)
     finally:
@@ -141,6 +147,39 @@ def test_optimized_choices_are_made_on_training_data(smoke_run):
         assert len(rows) == 2
         std, opt = rows.set_index("level").loc["standard"], rows.set_index("level").loc["optimized"]
         assert opt.cv_score >= std.cv_score  # chosen by the training-split score
+
+
+# Runs every notebook's code cells, with the parameters the batch run gave them, in one fresh
+# interpreter; prints the modules it imported that a cache reader should not need.
+_WARM_SCRIPT = """
+import sys
+import nbformat
+from transferlab import params
+for path in sys.argv[1:]:
+    nb = nbformat.read(path, as_version=4)
+    name = path.rsplit("/", 1)[-1][:-len(".ipynb")]
+    values = params.load_params("smoke", name) | {"profile": "smoke", "output_dir": ""}
+    scope = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            exec(cell.source, scope)
+            if "parameters" in cell.metadata.get("tags", []):
+                scope.update(values)
+print(sorted(m for m in ("torch", "torchvision") if m in sys.modules))
+"""
+
+
+def test_a_warm_notebook_never_imports_torch(smoke_run, smoke_cache):
+    """Reading the cache costs no torch import (about 1.2 s of each kernel's start-up)."""
+    from transferlab import compute
+
+    env = {**os.environ, **compute.policy_env(), "TRANSFERLAB_CACHE": str(smoke_cache),
+           "MPLBACKEND": "Agg"}
+    paths = [str(ROOT / "notebooks" / f"{name}.ipynb") for name in NOTEBOOKS]
+    done = subprocess.run([sys.executable, "-c", _WARM_SCRIPT, *paths], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]
 
 
 def test_invalid_parameter_fails_with_the_library_message(tmp_path):

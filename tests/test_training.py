@@ -3,8 +3,8 @@ import pytest
 import torch
 from synthetic import colour_task
 from transferlab import training as tr
+from transferlab.architecture import NetConfig
 from transferlab.cache import Cache
-from transferlab.networks import NetConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

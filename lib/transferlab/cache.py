@@ -19,7 +19,9 @@ each computed entry appends one line: `kind key pid seconds`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.metadata
 import io
 import json
 import logging
@@ -70,15 +72,19 @@ def _canonical(obj: Any) -> Any:
     raise TypeError(f"cache config value {obj!r} of type {type(obj).__name__} is not hashable")
 
 
+@functools.cache
+def _torch_version() -> str:
+    # From the installed package's metadata: naming a key must not import torch (1.2 s).
+    return importlib.metadata.version("torch").split("+")[0]
+
+
 def config_key(kind: str, config: Mapping[str, Any]) -> str:
     """Hash of `config`, the kind's code version and the versions of the libraries."""
-    import torch  # local: keep `import transferlab.cache` light
-
     ident = {
         "kind": kind,
         "code": CODE_VERSIONS.get(kind, 0),
         "transferlab": __version__,
-        "torch": torch.__version__.split("+")[0],
+        "torch": _torch_version(),
         "config": _canonical(config),
     }
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()

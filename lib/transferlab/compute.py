@@ -9,6 +9,11 @@ to fp32 there. Override with $TRANSFERLAB_PRECISION = "bf16" | "fp32".
 
 Precision changes the numbers a network produces, so `precision_id()` is part of every cache
 key of trained networks and features.
+
+torch is imported inside the functions that need it: a notebook that only reads the cache
+never pays its import (about 1.2 s). Set $TRANSFERLAB_PRECISION and
+$TRANSFERLAB_CHANNELS_LAST (`policy_env()`, as the runner does for its kernels) and even the
+cache keys are named without it.
 """
 
 from __future__ import annotations
@@ -19,8 +24,6 @@ import os
 import platform
 from collections.abc import Iterator
 from pathlib import Path
-
-import torch
 
 PRECISIONS = ("bf16", "fp32")
 
@@ -35,6 +38,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_threads_set = False  # by configure_threads: ensure_threads then leaves the choice alone
+
+
 def configure_threads(n: int | None = None) -> int:
     """Use `n` intra-op threads and one inter-op thread; returns n.
 
@@ -43,6 +49,7 @@ def configure_threads(n: int | None = None) -> int:
     2 threads collapse to 5-15 % of the 1-thread speed (oneDNN/OpenMP threads wait on each
     other at every op). So use 1 thread whenever other CPU jobs run alongside.
     """
+    import torch
     cores = os.cpu_count() or 1
     if n is None:
         n = int(os.environ.get("TRANSFERLAB_THREADS", cores))
@@ -53,11 +60,25 @@ def configure_threads(n: int | None = None) -> int:
     # The inter-op pool can only be sized before it first runs; later calls fail harmlessly.
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
+    global _threads_set
+    _threads_set = True
     return n
+
+
+def ensure_threads() -> None:
+    """The default thread count, set once, before this process first computes with torch.
+
+    Called by every function that computes (training, fine-tuning, feature extraction,
+    rendering) rather than at start-up, so that reading the cache never imports torch; an
+    earlier explicit `configure_threads(n)` is kept.
+    """
+    if not _threads_set:
+        configure_threads()
 
 
 @functools.cache
 def _native_bf16() -> bool:
+    import torch
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -85,12 +106,15 @@ def use_channels_last() -> bool:
         if env not in ("0", "1"):
             raise ValueError(f"TRANSFERLAB_CHANNELS_LAST={env!r} is not one of ('0', '1')")
         return env == "1"
+    import torch
+
     return torch.backends.mkldnn.is_available()
 
 
 @contextlib.contextmanager
 def autocast_context(policy: str | None = None) -> Iterator[None]:
     """bfloat16 autocast on CPU under the bf16 policy; nothing under fp32."""
+    import torch
     enabled = _check(policy) == "bf16"
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
         yield
@@ -99,6 +123,16 @@ def autocast_context(policy: str | None = None) -> Iterator[None]:
 def precision_id(policy: str | None = None) -> dict[str, str | bool]:
     """What goes into cache keys so that results of different precisions never mix."""
     return {"precision": _check(policy), "channels_last": use_channels_last()}
+
+
+def policy_env() -> dict[str, str]:
+    """The environment that fixes this process's precision policy for its child processes.
+
+    The runner exports it to its notebook kernels: they name cache keys exactly as this
+    process does, without importing torch to detect the CPU.
+    """
+    return {"TRANSFERLAB_PRECISION": precision(),
+            "TRANSFERLAB_CHANNELS_LAST": "1" if use_channels_last() else "0"}
 
 
 def _check(policy: str | None) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import networks, results
+from . import architecture, results
 from . import params as P
 from .backends import study_for  # noqa: F401 (public: notebooks call factors.study_for)
 from .claims import CONVERGED
@@ -69,7 +69,7 @@ def _make(study: Study, params, factor: str, levels: Sequence[Level], **kw) -> G
 
 
 def width_levels(widths: Sequence[str]) -> list[Level]:
-    return [Level(w, networks.WIDTHS.index(w), replace(STANDARD, width=w)) for w in widths]
+    return [Level(w, architecture.WIDTHS.index(w), replace(STANDARD, width=w)) for w in widths]
 
 
 def source_levels(sources: Sequence[str]) -> list[Level]:
@@ -144,10 +144,10 @@ def source_rows(study: Study, factor: str, levels: Sequence[Level],
 
 
 def layer_levels(layers: Sequence[str], pooling: int = 1) -> list[Level]:
-    order = networks.layer_names(networks.NetConfig())
+    order = architecture.layer_names(architecture.NetConfig())
     layers = list(layers) or order
     for layer in layers:
-        networks.check_layer(networks.NetConfig(), layer)
+        architecture.check_layer(architecture.NetConfig(), layer)
     return [Level(layer, order.index(layer), replace(STANDARD, layer=layer, pooling=pooling))
             for layer in sorted(layers, key=order.index)]
 
@@ -172,7 +172,7 @@ def run_dim_reduction(params, study: Study | None = None) -> pd.DataFrame:
 
 
 def fine_tuning_levels(layer: str) -> list[Level]:
-    networks.check_layer(networks.NetConfig(), layer)
+    architecture.check_layer(architecture.NetConfig(), layer)
     base = replace(STANDARD, layer=layer)
     return [Level("off", 0, base), Level("on", 1, replace(base, finetune="target"))]
 
@@ -248,7 +248,7 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
 
 def _early_stopping_grids(params, study: Study, iterations: Sequence[int] | None) -> list[Grid]:
     for layer in params.layers:
-        networks.check_layer(networks.NetConfig(), layer)
+        architecture.check_layer(architecture.NetConfig(), layer)
     tasks_for(study, params)  # bad task names fail before training
     seed = (params.seeds or study.profile.seeds)[0]
     return [_make(study, params, "early_stopping",
@@ -281,11 +281,11 @@ def _stage_levels(study: Study, task: str, stage: str, offer: Stage,
 
 def _network_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
     return ([replace(rep, source=s) for s in ("scenes", "hybrid", "concat")]
-            + [replace(rep, width="large"), replace(rep, depth=max(networks.DEPTHS))])
+            + [replace(rep, width="large"), replace(rep, depth=max(architecture.DEPTHS))])
 
 
 def _layer_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
-    order = networks.layer_names(networks.NetConfig(depth=rep.depth))
+    order = architecture.layer_names(architecture.NetConfig(depth=rep.depth))
     convs = [layer for layer in order if layer.startswith("conv")][-3:]
     poolings = (1, 2, 3) if study.task_spec(task).kind == "retrieval" else (1,)
     return ([replace(rep, layer=layer, pooling=p) for layer in convs for p in poolings]
@@ -442,7 +442,7 @@ def complexity_table(widths: Sequence[str] = ("medium",), depths: Sequence[int] 
     rows = []
     for w in widths:
         for d in depths:
-            c = networks.complexity(networks.NetConfig(width=w, depth=int(d)))
+            c = architecture.complexity(architecture.NetConfig(width=w, depth=int(d)))
             rows.append({"width": w, "depth": int(d), "params (M)": c["params"] / 1e6,
                          "MFLOPs / image": c["flops"] / 1e6})
     return pd.DataFrame(rows)

@@ -12,20 +12,20 @@ forward pass per jitter; the graph is pruned after the last requested layer.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
 from . import compute
+from .architecture import crop_size
 from .cache import Cache
-from .networks import ConvBlock, FCBlock, crop_size
 from .training import PIXEL_MEAN, PIXEL_STD, to_input
+
+if TYPE_CHECKING:  # torch is imported where it computes: configs and keys load without it
+    import torch
+    from torch import nn
 
 POOLINGS = (1, 2, 3)
 JITTERS = (
@@ -33,8 +33,13 @@ JITTERS = (
     "top_left_mirror", "top_right_mirror", "bottom_left_mirror", "bottom_right_mirror",
     "centre_mirror", "whole_mirror",
 )
-# Our blocks are leaves of the traced graph, so their node names are exactly conv1 .. fc8.
-_TRACER = {"leaf_modules": [ConvBlock, FCBlock]}
+
+
+def _tracer() -> dict:
+    """Our blocks are leaves of the traced graph, so their node names are exactly conv1 .. fc8."""
+    from .networks import ConvBlock, FCBlock
+
+    return {"leaf_modules": [ConvBlock, FCBlock]}
 
 
 def jitter_boxes(image_size: int, crop: int) -> np.ndarray:
@@ -58,7 +63,7 @@ def graph_node_names(model: nn.Module) -> list[str]:
     # which a notebook reading cached features should not pay
     from torchvision.models.feature_extraction import get_graph_node_names
 
-    return get_graph_node_names(model, tracer_kwargs=_TRACER)[1]
+    return get_graph_node_names(model, tracer_kwargs=_tracer())[1]
 
 
 def _node_map(layers: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
@@ -82,7 +87,7 @@ def _extractor(model: nn.Module, nodes: Mapping[str, str]) -> nn.Module:
     # create_feature_extractor wants node -> output name
     fx = create_feature_extractor(
         _inference_copy(model), {node: public for public, node in nodes.items()},
-        tracer_kwargs=_TRACER,
+        tracer_kwargs=_tracer(),
     )
     return fx.eval()
 
@@ -93,6 +98,9 @@ def _inference_copy(model: nn.Module) -> nn.Module:
     Folding saves a full pass over each conv map (measured ~10 % of extraction time); the
     BatchNorm becomes an Identity, so node names do not change.
     """
+    import torch
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
     model = copy.deepcopy(model).eval()
     for parent in model.modules():
         if not isinstance(parent, nn.Sequential):
@@ -119,6 +127,7 @@ def _check(images: np.ndarray, pooling: int) -> None:
 
 
 def _vectorize(t: torch.Tensor, pooling: int) -> torch.Tensor:
+    import torch.nn.functional as F
     if t.ndim == 4:  # conv map: spatial max pooling onto a grid, then channel-major flatten
         # (pooling before the cast to float32 is exact: a max of bf16 values is one of them)
         t = F.adaptive_max_pool2d(t, pooling).contiguous()
@@ -127,6 +136,7 @@ def _vectorize(t: torch.Tensor, pooling: int) -> torch.Tensor:
 
 def _window(pixels: torch.Tensor, top: int, left: int, height: int, width: int,
             size: int, mirror: bool, mean: Any, std: Any) -> torch.Tensor:
+    import torch.nn.functional as F
     crop = pixels[:, top : top + height, left : left + width]
     if mirror:
         crop = crop.flip(2)
@@ -156,6 +166,9 @@ def extract(
     {"fc6": "classifier.2"} for torchvision's AlexNet). Without `jitter`, the centre crop
     only. `input_size` defaults to the model's own (our networks) or Caffe's 227/256 crop.
     """
+    import torch
+
+    compute.ensure_threads()
     _check(images, pooling)
     nodes = _node_map(layers)
     size = _input_size(model, images.shape[1], input_size)
@@ -203,6 +216,9 @@ def extract_patches(
     cropped (rounded to whole pixels, at least 1) and resized to the input size. `layer`
     is a node name.
     """
+    import torch
+
+    compute.ensure_threads()
     _check(images, pooling)
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) == 0:
@@ -256,7 +272,7 @@ def concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def features(
     model_id: Mapping[str, Any],
-    model: nn.Module,
+    load_model: Callable[[], nn.Module],
     images: np.ndarray,
     data_id: Mapping[str, Any],
     layers: Sequence[str] | Mapping[str, str],
@@ -271,7 +287,8 @@ def features(
 
     The key is (model_id, data_id, layers, pooling, jitter, precision, any extra extract
     arguments but batch size and progress); `model_id` must identify the weights, e.g.
-    {"network": trained.key, "iteration": it}.
+    {"network": trained.key, "iteration": it}. `load_model` returns the network; it is
+    called only when the features are not in the cache (a cache reader loads no weights).
     """
     _check(images, pooling)
     nodes = _node_map(layers)
@@ -289,7 +306,7 @@ def features(
     return cache.get_or_compute(
         "features",
         key,
-        lambda: extract(model, images, nodes, pooling=pooling, jitter=jitter, progress=progress,
+        lambda: extract(load_model(), images, nodes, pooling=pooling, jitter=jitter, progress=progress,
                         **extract_kwargs),
         codec="arrays",
     )

@@ -12,14 +12,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from . import compute
+from .architecture import NetConfig
 from .cache import Cache
-from .networks import NetConfig, build, replace_head
 from .training import (
     SCHEDULES,
     StateDict,
@@ -30,6 +29,9 @@ from .training import (
     run_loop,
     state_digest,
 )
+
+if TYPE_CHECKING:  # torch is imported where it computes: configs and keys load without it
+    import torch
 
 __all__ = ["FinetuneConfig", "finetune", "SCHEDULES"]
 
@@ -81,6 +83,9 @@ def finetune(
     The key holds a digest of the source weights, so `data_id` need only name the target
     data (and the extra data, if any).
     """
+    import torch
+
+    from .networks import build, replace_head
     target_cfg = dataclasses.replace(net_cfg, n_classes=n_classes)  # validates n_classes
     check_data(target_cfg, images, labels)
     if extra is not None:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from . import networks
+from . import architecture
 from . import params as P
 from .cache import Cache, config_key, default_root
 from .study import FC_LAYERS, STANDARD, Representation, Study
@@ -214,7 +214,7 @@ class _Builder:
         splits = ["train"] + (["extra"] if rep.finetune == "target+extra" else [])
         deps = [net] + [self.world(spec, study, task, s) for s in splits]
         ft = study.profile.finetune
-        flops = _flops(networks.NetConfig(width=rep.width, depth=rep.depth,
+        flops = _flops(architecture.NetConfig(width=rep.width, depth=rep.depth,
                                           input_size=study.input_size))
         return self._add(Unit(f"finetune:{base.label()}/{task}/seed{seed}{_tag(spec)}", "finetune",
                               spec, (base, task, seed), tuple(d for d in deps if d),
@@ -228,7 +228,7 @@ class _Builder:
         splits = [] if study.profile.name == "real" else _splits(task)  # real: its own loader
         deps += [self.world(spec, study, task, s) for s in splits]
         n = sum(study.world.split_size(task, s) for s in splits)
-        flops = _flops(networks.NetConfig(width=rep.width, depth=rep.depth,
+        flops = _flops(architecture.NetConfig(width=rep.width, depth=rep.depth,
                                           input_size=study.input_size))
         return self._add(Unit(f"features:{base.label()}/p{base.pooling}/{task}/seed{seed}{_tag(spec)}",
                               "features",
@@ -268,8 +268,8 @@ def feature_rep(rep: Representation) -> Representation:
 
 
 @lru_cache(maxsize=64)
-def _flops(cfg: networks.NetConfig) -> int:
-    return networks.complexity(cfg)["flops"]  # builds the network: once per shape
+def _flops(cfg: architecture.NetConfig) -> int:
+    return architecture.complexity(cfg)["flops"]
 
 
 def _tag(spec: StudySpec) -> str:

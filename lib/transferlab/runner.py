@@ -11,19 +11,20 @@ others; `run_study` returns every record and the caller decides the exit status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import compute, report
 from . import params as params_mod
-from . import report
 from .cache import check_writable, default_root
 
 REPO = Path(__file__).resolve().parents[2]
@@ -355,6 +356,22 @@ def run_jobs(jobs: Sequence[Job], kernel: str, cwd: Path, at_once: int = 1,
     return [done[i] for i in sorted(done)]
 
 
+@contextlib.contextmanager
+def exported(env: dict[str, str]) -> Iterator[None]:
+    """`env` in os.environ (where not already set) while the block runs: kernels inherit it.
+
+    The runner exports its precision policy so that every kernel names cache keys as the
+    runner's plan did, without importing torch to ask the CPU (compute.policy_env).
+    """
+    added = {k: v for k, v in env.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def run_study(
     profile: str,
     only: Sequence[str] = (),
@@ -388,8 +405,9 @@ def run_study(
     if not cluster.serial:
         compute_plan(jobs, cluster, progress_bar, stderr)
     at_once = 1 if cluster.serial else max(1, min(len(jobs), cluster.workers or cores()))
-    records = run_jobs(jobs, kernel_name, notebooks_dir.resolve(), at_once, log_output,
-                       progress_bar, stderr)
+    with exported(compute.policy_env()):
+        records = run_jobs(jobs, kernel_name, notebooks_dir.resolve(), at_once, log_output,
+                           progress_bar, stderr)
     every = [nb.stem for nb in find_notebooks(notebooks_dir)]
     indexed = report.collect(profile_dir, every)
     report.write_tables(profile_dir, indexed)

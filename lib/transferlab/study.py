@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import compute, features, networks, results, retrieval, scoring, training
+from . import architecture, compute, features, results, retrieval, scoring, training
 from .cache import Cache
 from .finetune import finetune
 from .profiles import Profile, get_profile
@@ -70,10 +70,10 @@ class Representation:
     def __post_init__(self) -> None:
         if self.source not in REPRESENTATION_SOURCES:
             raise ValueError(f"source={self.source!r} is not one of {REPRESENTATION_SOURCES}")
-        if self.width not in networks.WIDTHS:
-            raise ValueError(f"width={self.width!r} is not one of {networks.WIDTHS}")
-        if isinstance(self.depth, bool) or self.depth not in networks.DEPTHS:
-            raise ValueError(f"depth={self.depth!r} is not one of {networks.DEPTHS}")
+        if self.width not in architecture.WIDTHS:
+            raise ValueError(f"width={self.width!r} is not one of {architecture.WIDTHS}")
+        if isinstance(self.depth, bool) or self.depth not in architecture.DEPTHS:
+            raise ValueError(f"depth={self.depth!r} is not one of {architecture.DEPTHS}")
         if isinstance(self.fraction, bool) or not 0 < self.fraction <= 1:
             raise ValueError(f"fraction={self.fraction!r} must be in (0, 1]")
         object.__setattr__(self, "fraction", float(self.fraction))  # 1 and 1.0: one cache key
@@ -81,7 +81,7 @@ class Representation:
                                             or not isinstance(self.checkpoint, int)
                                             or self.checkpoint < 0):
             raise ValueError(f"checkpoint={self.checkpoint!r} must be None or a snapshot index >= 0")
-        networks.check_layer(networks.NetConfig(depth=self.depth), self.layer)
+        architecture.check_layer(architecture.NetConfig(depth=self.depth), self.layer)
         if self.pooling not in (1, 2, 3):
             raise ValueError(f"pooling={self.pooling!r} is not one of (1, 2, 3)")
         if self.pca_dim is not None and (isinstance(self.pca_dim, bool)
@@ -220,9 +220,9 @@ class Backend(Protocol):
 
 def representation_dim(rep: Representation, n_classes: int, input_size: int) -> int:
     """Dimension of one source network's features at `rep.layer` (before PCA)."""
-    cfg = networks.NetConfig(width=rep.width, depth=rep.depth, n_classes=n_classes,
+    cfg = architecture.NetConfig(width=rep.width, depth=rep.depth, n_classes=n_classes,
                              input_size=input_size)
-    units = networks.output_shapes(cfg)[rep.layer][0]
+    units = architecture.output_shapes(cfg)[rep.layer][0]
     return units * rep.pooling ** 2 if rep.layer.startswith("conv") else units
 
 
@@ -239,7 +239,6 @@ class Study:
         elif cache is not None:
             raise ValueError("cache= is for a profile name; a backend brings its own cache")
         self.backend = backend
-        compute.configure_threads()
 
     @property
     def profile(self) -> Profile:
@@ -417,7 +416,7 @@ class WorldBackend:
 
     @cached_property
     def input_size(self) -> int:
-        return networks.crop_size(self.world.size)
+        return architecture.crop_size(self.world.size)
 
     # ------------------------------------------------------------------ tasks
 
@@ -460,9 +459,9 @@ class WorldBackend:
         return self._networks[key]
 
     def network_configs(self, source: str, width: str, depth: int, fraction: float,
-                        seed: int) -> tuple[networks.NetConfig, training.TrainConfig]:
+                        seed: int) -> tuple[architecture.NetConfig, training.TrainConfig]:
         """The architecture and training of a source network (the profile's, at this level)."""
-        net_cfg = networks.NetConfig(width=width, depth=depth, n_classes=TASKS[source].n_classes,
+        net_cfg = architecture.NetConfig(width=width, depth=depth, n_classes=TASKS[source].n_classes,
                                      input_size=self.input_size)
         return net_cfg, replace(self.profile.train, seed=seed, data_fraction=fraction)
 
@@ -594,11 +593,12 @@ class WorldBackend:
                  seed: int) -> np.ndarray:
         """Raw jitter-averaged features at `rep.layer` (one cache entry per network, split
         and pooling holds every layer `extraction_layers` names)."""
-        model_id, model = self.model(rep, source, task, seed)
+        model_id = self.model_id(rep, source, task, seed)
         images, _ = self.task(task).split(split)
-        order = networks.layer_names(networks.NetConfig(depth=rep.depth))
+        order = architecture.layer_names(architecture.NetConfig(depth=rep.depth))
         standard = replace(rep, layer="fc6", pooling=1, pca_dim=None, spatial=False) == STANDARD
-        feats = features.features(model_id, model, images, data_id(task, self.world, split),
+        feats = features.features(model_id, lambda: self.model(rep, source, task, seed)[1],
+                                  images, data_id(task, self.world, split),
                                   extraction_layers(order, rep.layer, standard), rep.pooling,
                                   self.cache, progress=False)
         return feats[rep.layer]

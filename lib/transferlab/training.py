@@ -22,16 +22,18 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from . import compute
+from .architecture import NetConfig, crop_size
 from .cache import Cache, atomic_write, config_key
-from .networks import NetConfig, build, crop_size
+
+if TYPE_CHECKING:  # torch is imported where it computes: configs and keys load without it
+    import torch
+    from torch import nn
 
 SCHEDULES = ("cosine", "step", "constant")
 
@@ -42,7 +44,7 @@ PIXEL_STD = 63.75
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
-StateDict = dict[str, torch.Tensor]
+StateDict = dict[str, "torch.Tensor"]
 LOG_BLOCK = 20  # iterations per logged mean loss
 
 
@@ -143,6 +145,9 @@ class TrainedNet:
 
 def load(net_cfg: NetConfig, state: Mapping[str, torch.Tensor]) -> nn.Module:
     """A network with `state` loaded, in eval mode, in the active memory layout."""
+    import torch
+
+    from .networks import build
     net = build(net_cfg)
     net.load_state_dict(state)
     if compute.use_channels_last():
@@ -263,6 +268,7 @@ def to_input(
 
     `mean`/`std` are in pixel units (0..255), a scalar or one value per RGB channel.
     """
+    import torch
     x = batch_nhwc.permute(0, 3, 1, 2).to(torch.float32)  # keeps NHWC strides: channels-last
     if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
         x = x.sub_(mean).div_(std)
@@ -278,6 +284,7 @@ def crop_batch(
     flip: np.ndarray, size: int,
 ) -> torch.Tensor:
     """Crops of `size` px at (top, left), mirrored where `flip`, in one gather: (B,size,size,3)."""
+    import torch
     ar = np.arange(size)
     rows = top[:, None] + ar
     cols = left[:, None] + np.where(flip[:, None], size - 1 - ar, ar)
@@ -388,6 +395,10 @@ def run_loop(
     their running statistics (eval mode) while their affine weights still learn, as when
     fine-tuning on a target set too small to re-estimate them.
     """
+    import torch
+
+    compute.ensure_threads()
+    from torch import nn
     cfg = plan.cfg
     if compute.use_channels_last():
         net = net.to(memory_format=torch.channels_last)
@@ -462,6 +473,7 @@ def run_loop(
 
 def _save_resume(path: Path, it: int, net: nn.Module, opt: torch.optim.Optimizer,
                  checkpoints: dict[int, StateDict], log: dict[str, Any]) -> None:
+    import torch
     buf = io.BytesIO()
     torch.save(
         {
@@ -479,6 +491,7 @@ def _save_resume(path: Path, it: int, net: nn.Module, opt: torch.optim.Optimizer
 
 
 def _restore(path: Path, net: nn.Module, opt: torch.optim.Optimizer) -> tuple[int, dict, dict]:
+    import torch
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(saved["model"])
@@ -501,6 +514,9 @@ def _fit(
     stop_after_iterations: int | None,
     progress: bool,
 ) -> dict[str, Any]:
+    import torch
+
+    from .networks import build
     subset = stratified_subset(np.asarray(labels), cfg.data_fraction, cfg.seed)
     images, labels = images[subset], np.asarray(labels)[subset]
     plan = make_plan(cfg, len(subset), net_cfg.input_size)
@@ -519,6 +535,7 @@ def _fit(
 @contextlib.contextmanager
 def deterministic() -> Iterator[None]:
     """Deterministic algorithms on (warn-only where none exists), restored afterwards."""
+    import torch
     before = (torch.are_deterministic_algorithms_enabled(),
               torch.is_deterministic_algorithms_warn_only_enabled(),
               torch.utils.deterministic.fill_uninitialized_memory)
@@ -534,6 +551,7 @@ def deterministic() -> Iterator[None]:
 
 def state_digest(state: Mapping[str, torch.Tensor]) -> str:
     """SHA-256 (first 24 hex) of a state dict's names, shapes and values, for cache keys."""
+    import torch
     h = hashlib.sha256()
     for name in sorted(state):
         t = state[name].detach().contiguous().cpu().reshape(-1)
@@ -547,6 +565,9 @@ def state_digest(state: Mapping[str, torch.Tensor]) -> str:
 
 def predict(model: nn.Module, images: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
     """Logits (N, n_classes) float32 of centre crops, in eval mode, no augmentation."""
+    import torch
+
+    compute.ensure_threads()
     size = _input_size_of(model, images.shape[1])
     pixels = torch.from_numpy(np.ascontiguousarray(images))
     offset = (images.shape[1] - size) // 2

@@ -9,9 +9,14 @@ that world, so the same scene can be seen from several views (retrieval instance
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+from .. import compute
+
+if TYPE_CHECKING:  # torch is imported where it computes: configs and keys load without it
+    import torch
 
 N_PARTS = 2
 N_MARKS = 3
@@ -117,6 +122,7 @@ class Scene:
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
+    import torch
     return torch.as_tensor(np.asarray(a, dtype=np.float32))
 
 
@@ -128,6 +134,7 @@ def _b(a: np.ndarray, extra: int = 2) -> torch.Tensor:
 
 def texture(p: torch.Tensor, q: torch.Tensor, kind: torch.Tensor) -> torch.Tensor:
     """Analytic texture in [0, 1] on oriented coordinates already scaled to cycles."""
+    import torch
     sp, sq = torch.sin(p), torch.sin(q)
     stripes = 0.5 + 0.5 * sp
     checks = 0.5 + 0.5 * torch.tanh(4 * sp * sq)
@@ -143,6 +150,7 @@ _NOISE_BANKS: dict[tuple[int, int], torch.Tensor] = {}
 
 def noise_bank(size: int, seed: int = 1234, count: int = 32) -> torch.Tensor:
     """Fixed white-noise fields; images pick one and a cyclic offset (cheap, deterministic)."""
+    import torch
     key = (size, seed)
     if key not in _NOISE_BANKS:
         gen = torch.Generator().manual_seed(seed)
@@ -151,6 +159,7 @@ def noise_bank(size: int, seed: int = 1234, count: int = 32) -> torch.Tensor:
 
 
 def _pick_noise(pick: np.ndarray, size: int) -> torch.Tensor:
+    import torch
     bank = noise_bank(size)
     b = torch.as_tensor((pick[:, 0] * len(bank)).astype(np.int64)).clamp_max(len(bank) - 1)
     dy = torch.as_tensor((pick[:, 1] * size).astype(np.int64))
@@ -162,6 +171,7 @@ def _pick_noise(pick: np.ndarray, size: int) -> torch.Tensor:
 
 
 def _world_grid(scene: Scene, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
     c = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
     py, px = c[None, :, None], c[None, None, :]
     z, r = _b(scene.zoom), _b(scene.view_rot)
@@ -172,6 +182,7 @@ def _world_grid(scene: Scene, size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _paint_background(bg: Background, wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
+    import torch
     n = wx.shape[0]
     yy = wy + _b(bg.tilt) * (wx - 0.5)
     band = (yy > _b(bg.h1)).float() * (_b(bg.n_bands) >= 2).float()
@@ -196,6 +207,7 @@ def _object_mask(
     obj: ObjectSlot, wx: torch.Tensor, wy: torch.Tensor, size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Soft mask of one object slot and its object-frame coordinates (in radius units)."""
+    import torch
     rot = _b(obj.rot)
     cos, sin = torch.cos(rot), torch.sin(rot)
     dx, dy = wx - _b(obj.cx), wy - _b(obj.cy)
@@ -229,6 +241,7 @@ def _object_mask(
 
 def _mark_mask(kind: torch.Tensor, du: torch.Tensor, dv: torch.Tensor, s: torch.Tensor,
                sharp: torch.Tensor) -> torch.Tensor:
+    import torch
     d = torch.sqrt(du * du + dv * dv)
     au, av = du.abs(), dv.abs()
     disc = s - d
@@ -246,6 +259,7 @@ def _mark_mask(kind: torch.Tensor, du: torch.Tensor, dv: torch.Tensor, s: torch.
 
 def _paint_object(img: torch.Tensor, obj: ObjectSlot, wx: torch.Tensor, wy: torch.Tensor,
                   size: int) -> torch.Tensor:
+    import torch
     mask, u, v, edge = _object_mask(obj, wx, wy, size)
     o = _b(obj.orient)
     f = _b(obj.freq) * 2 * np.pi
@@ -266,6 +280,9 @@ def _paint_object(img: torch.Tensor, obj: ObjectSlot, wx: torch.Tensor, wy: torc
 
 def render(scene: Scene, size: int) -> np.ndarray:
     """Render a batch of scenes to uint8 images of shape (n, size, size, 3)."""
+    import torch
+
+    compute.ensure_threads()
     wx, wy = _world_grid(scene, size)
     img = _paint_background(scene.background, wx, wy)
     for obj in scene.objects:
