@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from transferlab import factors, params
@@ -14,6 +16,11 @@ def _cv(rep) -> float:
             + 2 * rep.spatial)
 
 
+# What fine-tuning the chosen network does to its made-up scores: on the training split's
+# cross-validation (flattered: the network has seen those images) and on the validation split.
+FT_CV_GAIN, FT_VALIDATION_GAIN = 50.0, -1.0
+
+
 @pytest.fixture
 def study(monkeypatch, tmp_path):
     monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
@@ -21,10 +28,14 @@ def study(monkeypatch, tmp_path):
 
     def fake_evaluate(rep, task, seed=0):
         # The test score is poisoned: a search that read it would pick the worst setting.
-        return {"score": 1000.0 - _cv(rep), "ci_low": 0.0, "ci_high": 0.0, "cv_score": _cv(rep),
-                "boot": []}
+        cv = _cv(rep) + FT_CV_GAIN * (rep.finetune == "target")
+        return {"score": 1000.0 - cv, "ci_low": 0.0, "ci_high": 0.0, "cv_score": cv, "boot": []}
+
+    def fake_validation(rep, task, seed=0):
+        return 60.0 + FT_VALIDATION_GAIN * (rep.finetune == "target")
 
     monkeypatch.setattr(s, "evaluate", fake_evaluate)
+    monkeypatch.setattr(s, "validation_score", fake_validation)
     return s
 
 
@@ -40,6 +51,24 @@ def test_each_stage_keeps_the_best_by_cv_and_never_reads_test_scores(study):
     assert opt.loc["object_instances", "representation"] == "hybrid/medium/d5/fc7/pca256/spatial"
     std = table[(table.factor == "optimized") & (table.level == "standard")]
     assert set(std.representation) == {STANDARD.label()}
+
+
+def test_fine_tuning_is_chosen_on_the_validation_split_not_on_the_training_split(
+        study, monkeypatch):
+    # Cross-validation on the split the network was fine-tuned on says fine-tune (+50); the
+    # validation split says no (-1): the search keeps the network as it was.
+    table = _run(study, ["rooms", "object_attributes"])
+    opt = table[(table.factor == "optimized") & (table.level == "optimized")].set_index("task")
+    assert opt.loc["rooms", "representation"] == "hybrid/medium/d5/fc7/pca256"
+    search = table[table.factor == "optimized_search"]
+    stage = search[search.level.str.startswith("finetune:")]
+    assert set(stage.task) == {"rooms"}  # single-label only: no validation split elsewhere
+    assert stage.cv_score.tolist() == [60.0, 59.0]  # the column it chose by: validation scores
+    # The validation split says fine-tune: now it is chosen.
+    monkeypatch.setattr(sys.modules[__name__], "FT_VALIDATION_GAIN", 1.0)
+    table = _run(study, ["rooms"])
+    opt = table[(table.factor == "optimized") & (table.level == "optimized")].iloc[0]
+    assert opt.representation == "hybrid/medium/d5/fc7/pca256/ft:target"
 
 
 def test_stages_combine_factors_rather_than_change_one_at_a_time(study):

@@ -44,8 +44,8 @@ SPECS = {"blobs": _spec("blobs", "single-label", "accuracy", "classification", 2
 
 def _blobs() -> TaskData:
     y = np.tile([0, 1], 12)
-    images = {s: np.zeros((len(y), 1, 1, 3), np.uint8) for s in ("train", "test")}
-    return TaskData(SPECS["blobs"], images, {"train": y, "test": y.copy()})
+    images = {s: np.zeros((len(y), 1, 1, 3), np.uint8) for s in ("train", "test", "val")}
+    return TaskData(SPECS["blobs"], images, {"train": y, "test": y.copy(), "val": y[:10].copy()})
 
 
 def _pairs() -> TaskData:
@@ -195,6 +195,17 @@ def test_scores_are_cached_by_the_backends_data_and_model_ids(fake):
     fake.version = 2  # new images: a new score entry
     study.evaluate(STANDARD, "blobs")
     assert len(fake.calls) > n
+
+
+def test_the_validation_split_is_scored_only_when_asked(fake):
+    study = Study(fake)
+    study.evaluate(STANDARD, "blobs")
+    assert {c[4] for c in fake.calls} == {"train", "test"}  # a score never reads it
+    assert study.validation_score(STANDARD, "blobs") == 100.0  # clean features, 10 images
+    assert {c[4] for c in fake.calls} == {"train", "test", "val"}
+    n = len(fake.calls)
+    assert study.validation_score(STANDARD, "blobs") == 100.0 and len(fake.calls) == n  # cached
+    assert np.isnan(study.validation_score(STANDARD, "pairs"))  # no validation split
 
 
 def test_concat_postprocesses_each_source_then_joins_them(fake):

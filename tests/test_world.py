@@ -15,6 +15,7 @@ from transferlab.world import (
     generate,
     load_split,
     load_task,
+    splits_of,
 )
 
 SMALL = WorldConfig(size=16, source_train_per_class=1, source_test_per_class=1,
@@ -163,6 +164,16 @@ def test_a_recipe_change_renews_only_what_is_made_from_that_task(monkeypatch):
     assert after["objects"] != before["objects"]
     assert after["hybrid"] != before["hybrid"]  # the hybrid source shows the objects source
     assert after["breeds"] == before["breeds"]
+
+
+def test_single_label_targets_have_a_validation_split_of_their_own():
+    assert splits_of("birds") == ("train", "test", "val")
+    assert splits_of("object_attributes") == ("train", "test")  # multi-label: CV on train
+    assert splits_of("objects") == ("train", "test")  # a source
+    val, y = generate("birds", "val", range(30), size=16)
+    test, _ = generate("birds", "test", range(30), size=16)
+    assert not np.array_equal(val, test) and sorted(set(y)) == list(range(TASKS["birds"].n_classes))
+    assert SMALL.split_size("birds", "val") == SMALL.split_size("birds", "test")
 
 
 def test_breeds_have_an_extra_split_of_the_same_classes():

@@ -30,6 +30,7 @@ from .study import (  # noqa: F401 (depth_levels: public here, the world's depth
     Unavailable,
     depth_levels,
 )
+from .tasks import VALIDATION_SPLIT
 
 FACTORS = ("width", "depth", "early_stopping", "source_task", "layer", "dim_reduction",
            "fine_tuning", "data_size")
@@ -274,9 +275,11 @@ def _stage_levels(study: Study, task: str, stage: str, offer: Stage,
 # ---------------------------------------------------------------- Table 6
 
 # Table 6's search sets the factors one stage at a time, in the order the paper's sections
-# take them (the network, then the layer and its pooling, then PCA, then spatial search):
-# each stage offers variations of the setting chosen so far, and the best by cross-validated
-# score on the training split (never the test score) carries to the next stage.
+# take them (the network, then the layer and its pooling, then PCA, then spatial search, then
+# fine-tuning): each stage offers variations of the setting chosen so far, and the best by
+# cross-validated score on the training split (never the test score) carries to the next
+# stage. Fine-tuning is chosen on the task's validation split instead: the fine-tuned network
+# has seen the whole training split, where a cross-validated score would flatter it.
 
 
 def _network_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
@@ -304,9 +307,19 @@ def _spatial_stage(study: Study, task: str, rep: Representation) -> list[Represe
     return [replace(rep, spatial=True)]
 
 
+def _finetune_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
+    """The chosen network fine-tuned on the task ("where available": a backend that
+    fine-tunes, a single-label task with a validation split to choose on)."""
+    if not study.backend.offers.finetunes or VALIDATION_SPLIT not in study.task(task).images:
+        return []
+    return [replace(rep, finetune="target")]
+
+
 OPTIMIZED_DIMS = (64, 128, 256, 512)
 OPTIMIZED_STAGES: dict[str, Stage] = {"network": _network_stage, "layer": _layer_stage,
-                                      "pca": _pca_stage, "spatial": _spatial_stage}
+                                      "pca": _pca_stage, "spatial": _spatial_stage,
+                                      "finetune": _finetune_stage}
+VALIDATED_STAGES = ("finetune",)  # chosen on the validation split, not by CV on train
 
 
 def optimized_stages(study: Study) -> dict[str, Stage]:
@@ -332,7 +345,13 @@ def search(study: Study, task: str, seed: int) -> tuple[pd.Series, pd.Series, li
     current, std, searched = STANDARD, None, []
     for stage, offer in optimized_stages(study).items():
         levels = _stage_levels(study, task, stage, offer, current)
+        if stage in VALIDATED_STAGES and len(levels) == 1:
+            continue  # nothing offered: no candidate to score on the validation split
         table = study.run("optimized_search", levels, (task,), (seed,))
+        if stage in VALIDATED_STAGES:
+            # The column the choice reads holds, for this stage, the validation split's score.
+            table["cv_score"] = [study.validation_score(levels[int(i)].rep, task, seed)
+                                 for i in table.level_index]
         searched.append(table)
         if std is None:
             std = table[table.level_index == 0].iloc[0]

@@ -27,6 +27,7 @@ from . import architecture
 from . import params as P
 from .cache import Cache, config_key, default_root
 from .study import FC_LAYERS, STANDARD, Representation, Study
+from .tasks import VALIDATION_SPLIT
 
 KINDS = ("world", "network", "finetune", "features", "score", "search")
 # The cache kind and codec of the units whose key is known before compute.
@@ -227,7 +228,7 @@ class _Builder:
         deps = [self._model(spec, study, base, s, task, seed) for s in sources]
         splits = [] if study.profile.name == "real" else _splits(task)  # real: its own loader
         deps += [self.world(spec, study, task, s) for s in splits]
-        n = sum(study.world.split_size(task, s) for s in splits)
+        n = sum(study.world.split_size(task, s) for s in splits if s != VALIDATION_SPLIT)
         flops = _flops(architecture.NetConfig(width=rep.width, depth=rep.depth,
                                           input_size=study.input_size))
         return self._add(Unit(f"features:{base.label()}/p{base.pooling}/{task}/seed{seed}{_tag(spec)}",
@@ -278,9 +279,10 @@ def _tag(spec: StudySpec) -> str:
 
 
 def _splits(task: str) -> list[str]:
-    from .world import CLASSIFICATION_SPLITS, RETRIEVAL_SPLITS, TASKS
+    """The splits loading the task renders (features are extracted on all but validation)."""
+    from .world import splits_of
 
-    return list(RETRIEVAL_SPLITS if TASKS[task].kind == "retrieval" else CLASSIFICATION_SPLITS)
+    return list(splits_of(task))
 
 
 # ---------------------------------------------------------------- cache keys

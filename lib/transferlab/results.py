@@ -25,7 +25,8 @@ COLUMNS: dict[str, str] = {
     "score": "float64",  # on the test split, in the metric's natural unit (% or N-S 0..4)
     "ci_low": "float64",  # bootstrap 95% interval over test images
     "ci_high": "float64",
-    "cv_score": "float64",  # cross-validated score on the training split (NaN if not computed)
+    "cv_score": "float64",  # what Table 6 chooses by: cross-validated on the training split
+    # (NaN if not computed); in its fine-tuning stage, the score on the validation split
     "seed": "int64",
     "representation": "object",  # e.g. "objects/medium/d5/fc6/p1"
     "weights": "object",  # which weights made the features: "embedded" (the world's own

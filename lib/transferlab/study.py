@@ -23,7 +23,7 @@ from . import architecture, compute, features, results, retrieval, scoring, trai
 from .cache import Cache
 from .finetune import finetune
 from .profiles import Profile, get_profile
-from .tasks import RetrievalTruth, TaskData, TaskSpec
+from .tasks import VALIDATION_SPLIT, RetrievalTruth, TaskData, TaskSpec
 from .world import (
     EXTRA_SPLITS,
     SOURCES,
@@ -37,6 +37,12 @@ from .world import (
 )
 
 REPRESENTATION_SOURCES = SOURCES + ("concat",)
+
+
+def scored_splits(data: TaskData) -> list[str]:
+    """The splits a score reads: all but the validation split (Table 6's choice of
+    fine-tuning reads that one, through `Study.validation_score`)."""
+    return [s for s in data.images if s != VALIDATION_SPLIT]
 # "scratch": the same network trained on the target's own training split from its random
 # initialisation (snapshot 0), every layer at the source's learning rate: the baseline that
 # tells what transfer adds over learning the task alone.
@@ -308,9 +314,8 @@ class Study:
         return parts[0] if len(parts) == 1 else features.concat(*parts)
 
     def split_features(self, rep: Representation, task: str, seed: int) -> dict[str, np.ndarray]:
-        """Post-processed features of every split of a task."""
-        return {s: self.raw_features(rep, task, s, seed)
-                for s in self.task(task).images}
+        """Post-processed features of every scored split of a task (not the validation one)."""
+        return {s: self.raw_features(rep, task, s, seed) for s in scored_splits(self.task(task))}
 
     def _patches(self, rep: Representation, data: TaskData, split: str,
                  seed: int) -> np.ndarray:
@@ -347,11 +352,32 @@ class Study:
     def _evaluate(self, rep: Representation, task: str, seed: int) -> dict[str, float]:
         data = self.task(task)
         if rep.spatial:  # every image is its 30 sub-patches; whitening is fitted on train patches
-            x = {s: self._patches(rep, data, s, seed) for s in data.images}
+            x = {s: self._patches(rep, data, s, seed) for s in scored_splits(data)}
         else:
             x = self.split_features(rep, task, seed)
         return scoring.score(data, x, self.profile.probe, self.profile.n_boot, seed, rep.pca_dim,
                              self.validation_truth(task))
+
+    def validation_score(self, rep: Representation, task: str, seed: int = 0) -> float:
+        """Score of `rep` on the task's validation split, the probe fitted on the training
+        split as for the test score: what Table 6's search chooses fine-tuning by. NaN where
+        the task has no validation split. Cached (kind "scores", keyed as `evaluate` plus the
+        split scored)."""
+        if VALIDATION_SPLIT not in self.task(task).images:
+            return float("nan")
+        config = {**self.score_config(rep, task, seed), "scored_split": VALIDATION_SPLIT}
+        return self.cache.get_or_compute("scores", config, lambda: self._validate(rep, task, seed),
+                                         codec="json")["score"]
+
+    def _validate(self, rep: Representation, task: str, seed: int) -> dict[str, float]:
+        data = self.task(task)
+        held_out = TaskData(data.spec, {"train": data.images["train"],
+                                        "test": data.images[VALIDATION_SPLIT]},
+                            {"train": data.labels["train"], "test": data.labels[VALIDATION_SPLIT]})
+        x = {"train": self.raw_features(rep, task, "train", seed),
+             "test": self.raw_features(rep, task, VALIDATION_SPLIT, seed)}
+        return scoring.score(held_out, x, self.profile.probe, self.profile.n_boot, seed,
+                             rep.pca_dim)
 
     def validation_truth(self, task: str) -> RetrievalTruth | None:
         """A retrieval task's validation set (its train split's pairs of views), asked of the

@@ -55,11 +55,19 @@ class RetrievalTruth:
     query_in_db: np.ndarray
 
 
+# A held-out split of a single-label target task, drawn like its training split, where a
+# backend can make one: what Table 6's search scores fine-tuning on (the fine-tuned network
+# has seen the whole training split, so a cross-validated score there would flatter it; test
+# images are never used to choose). No score is reported on it.
+VALIDATION_SPLIT = "val"
+
+
 @dataclass(frozen=True)
 class TaskData:
     """The images and labels of one task.
 
-    Classification tasks have splits "train" and "test". Retrieval tasks have "train"
+    Classification tasks have splits "train" and "test" (single-label targets of the embedded
+    world also `VALIDATION_SPLIT`). Retrieval tasks have "train"
     (images of *other* instances, for fitting PCA-whitening), "database" and "query",
     plus `truth`. Images are uint8 arrays (N, H, W, 3). Labels: int64 (N,) for
     single-label, uint8 (N, n_classes) for multi-label, instance id (N,) for retrieval.

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from . import features, metrics, results, scoring
 from .stats import NS_SCALE, metric_max, spearman
-from .study import RANDOM_INIT, SCRATCH, STANDARD, Study
+from .study import RANDOM_INIT, SCRATCH, STANDARD, Study, scored_splits
 from .tasks import TaskData
 from .world import RANK_REASONS, TASKS
 
@@ -82,7 +82,7 @@ def raw_pixel_score(study: Study, task: str, seed: int = 0) -> dict[str, float]:
     data = study.task(task)
 
     def compute() -> dict:
-        x = {split: _pixels(images) for split, images in data.images.items()}
+        x = {split: _pixels(data.images[split]) for split in scored_splits(data)}
         return scoring.score(data, x, study.profile.probe, study.profile.n_boot, seed,
                              validation=study.validation_truth(task))
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..cache import Cache
-from ..tasks import RetrievalTruth, TaskData, TaskSpec
+from ..tasks import VALIDATION_SPLIT, RetrievalTruth, TaskData, TaskSpec
 from . import instances, recipes
 from .catalog import N_BREED, N_SCENES, N_SOURCE_SUPER, N_SUB, catalog
 from .rng import Draws, stream_key
@@ -195,7 +195,7 @@ class WorldConfig:
         if spec.role == "source":
             per = self.source_train_per_class if split == "train" else self.source_test_per_class
             return per * spec.n_classes
-        if split == "test":
+        if split in ("test", VALIDATION_SPLIT):
             return self.target_test
         train = self.target_train_per_class * spec.n_classes
         return EXTRA_FACTOR * train if split == "extra" else train
@@ -217,10 +217,17 @@ def check_task(task: str) -> TaskSpec:
     return TASKS[task]
 
 
-def check_split(task: str, split: str) -> None:
+def splits_of(task: str) -> tuple[str, ...]:
+    """The splits `load_task` holds: a single-label target also has a validation split."""
     spec = check_task(task)
-    valid = RETRIEVAL_SPLITS if spec.kind == "retrieval" else CLASSIFICATION_SPLITS
-    valid = valid + ((EXTRA_SPLITS[task],) if task in EXTRA_SPLITS else ())
+    if spec.kind == "retrieval":
+        return RETRIEVAL_SPLITS
+    validated = spec.kind == "single-label" and spec.role == "target"
+    return CLASSIFICATION_SPLITS + ((VALIDATION_SPLIT,) if validated else ())
+
+
+def check_split(task: str, split: str) -> None:
+    valid = splits_of(task) + ((EXTRA_SPLITS[task],) if task in EXTRA_SPLITS else ())
     if split not in valid:
         raise ValueError(f"split={split!r} is not a split of task {task!r}; valid splits: {valid}")
 
@@ -318,8 +325,7 @@ def validation_truth(task: str, config: WorldConfig) -> RetrievalTruth:
 def load_task(task: str, config: WorldConfig, cache: Cache | None = None) -> TaskData:
     """Every split of a task (cached), with retrieval ground truth where it applies."""
     spec = check_task(task)
-    splits = RETRIEVAL_SPLITS if spec.kind == "retrieval" else CLASSIFICATION_SPLITS
-    data = {s: load_split(task, s, config, cache) for s in splits}
+    data = {s: load_split(task, s, config, cache) for s in splits_of(task)}
     truth = None
     if spec.kind == "retrieval":
         pos, junk, own = instances.truth(task, config.retrieval_sizes(task))
