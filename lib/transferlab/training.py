@@ -396,9 +396,9 @@ def run_loop(
     fine-tuning on a target set too small to re-estimate them.
     """
     import torch
+    from torch import nn
 
     compute.ensure_threads()
-    from torch import nn
     cfg = plan.cfg
     if compute.use_channels_last():
         net = net.to(memory_format=torch.channels_last)
