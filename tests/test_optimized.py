@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -71,6 +72,14 @@ def test_fine_tuning_is_chosen_on_the_validation_split_not_on_the_training_split
     assert opt.representation == "hybrid/medium/d5/fc7/pca256/ft:target"
 
 
+def test_fine_tuning_is_not_offered_on_the_layer_it_replaces(study):
+    offer = factors.OPTIMIZED_STAGES["finetune"]
+    assert offer(study, "rooms", STANDARD) == [replace(STANDARD, finetune="target")]
+    # fc8 of a fine-tuned network is a new head: the chosen PCA dimension may not even fit it
+    assert offer(study, "rooms", replace(STANDARD, layer="fc8", pca_dim=64)) == []
+    assert offer(study, "object_attributes", STANDARD) == []  # multi-label: no validation split
+
+
 def test_stages_combine_factors_rather_than_change_one_at_a_time(study):
     table = _run(study, ["rooms"])
     search = table[table.factor == "optimized_search"]
@@ -88,8 +97,6 @@ def test_choice_needs_cv_scores(study, monkeypatch):
 
 
 def test_pca_is_offered_only_below_the_representations_dimension(monkeypatch, tmp_path):
-    from dataclasses import replace
-
     monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
     s = Study("quick", progress=False)
     assert s.feature_dim(STANDARD) == 1024

@@ -309,8 +309,10 @@ def _spatial_stage(study: Study, task: str, rep: Representation) -> list[Represe
 
 def _finetune_stage(study: Study, task: str, rep: Representation) -> list[Representation]:
     """The chosen network fine-tuned on the task ("where available": a backend that
-    fine-tunes, a single-label task with a validation split to choose on)."""
-    if not study.backend.offers.finetunes or VALIDATION_SPLIT not in study.task(task).images:
+    fine-tunes, a single-label task with a validation split to choose on, and a chosen layer
+    below fc8, which fine-tuning replaces by a new head of the task's classes)."""
+    if (not study.backend.offers.finetunes or rep.layer == "fc8"
+            or VALIDATION_SPLIT not in study.task(task).images):
         return []
     return [replace(rep, finetune="target")]
 
