@@ -2,13 +2,15 @@
 
 import pytest
 import torch
+from transferlab import compute
 
 
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny networks gain nothing from 2 threads, and 2 spinning threads stall badly when other
-    jobs share the 2 cores; restore the caller's setting afterwards."""
+    jobs share the 2 cores; restore the caller's setting afterwards. Through `compute`, so
+    that its first-compute default (`ensure_threads`) keeps this choice."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    compute.configure_threads(1)
     yield
-    torch.set_num_threads(before)
+    compute.configure_threads(before)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -300,3 +301,13 @@ def test_results_written_before_a_column_was_added_still_read(tmp_path):
     path = tmp_path / "results.csv"
     old.to_csv(path, index=False)
     assert list(report._read_results(path).columns) == list(schema.validate(schema.empty()).columns)
+
+
+def test_exported_sets_only_what_is_missing_and_restores_it(monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_PRECISION", "fp32")  # the user's own choice stands
+    monkeypatch.delenv("TRANSFERLAB_CHANNELS_LAST", raising=False)
+    with runner.exported({"TRANSFERLAB_PRECISION": "bf16", "TRANSFERLAB_CHANNELS_LAST": "1"}):
+        assert os.environ["TRANSFERLAB_PRECISION"] == "fp32"
+        assert os.environ["TRANSFERLAB_CHANNELS_LAST"] == "1"
+    assert "TRANSFERLAB_CHANNELS_LAST" not in os.environ
+    assert os.environ["TRANSFERLAB_PRECISION"] == "fp32"

@@ -183,6 +183,32 @@ def test_learning_rate_schedules():
     )
 
 
+def test_the_default_thread_count_never_overrides_an_explicit_one(monkeypatch):
+    from transferlab import compute
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(compute, "_threads_set", False)
+    monkeypatch.setenv("TRANSFERLAB_THREADS", "2")
+    try:
+        compute.ensure_threads()  # nothing chosen yet: the default
+        assert torch.get_num_threads() == 2
+        compute.configure_threads(1)
+        compute.ensure_threads()  # an explicit choice stands
+        assert torch.get_num_threads() == 1
+    finally:
+        compute.configure_threads(before)
+
+
+def test_policy_env_names_the_active_policy(monkeypatch):
+    from transferlab import compute
+
+    monkeypatch.setenv("TRANSFERLAB_PRECISION", "fp32")
+    monkeypatch.setenv("TRANSFERLAB_CHANNELS_LAST", "0")
+    assert compute.policy_env() == {"TRANSFERLAB_PRECISION": "fp32",
+                                    "TRANSFERLAB_CHANNELS_LAST": "0"}
+    assert compute.precision_id() == {"precision": "fp32", "channels_last": False}
+
+
 def test_compute_policy_is_explicit_and_validated(monkeypatch):
     from transferlab import compute
 
