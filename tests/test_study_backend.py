@@ -287,3 +287,19 @@ def test_run_optimized_and_network_table_on_the_fake(fake):
 def test_depth_levels_are_one_function_for_every_backend():
     assert factors.depth_levels is depth_levels
     assert [lv.rep.depth for lv in depth_levels([5, 7])] == [5, 7]
+
+
+def test_the_world_backend_keeps_a_few_networks_in_memory(tmp_path, monkeypatch):
+    from transferlab import study as study_mod
+
+    trained = []
+    monkeypatch.setattr(study_mod.training, "train",
+                        lambda *a, **k: trained.append(object()) or trained[-1])
+    backend = WorldBackend("smoke", cache=Cache(tmp_path), progress=False)
+    first = backend.network("objects", "tiny")
+    assert backend.network("objects", "tiny") is first and len(trained) == 1  # kept
+    for width in ("small", "medium", "large"):
+        backend.network("objects", width)
+    assert len(backend._networks) == study_mod.KEEP_NETWORKS  # the oldest went
+    backend.network("objects", "tiny")
+    assert len(trained) == 5  # loaded again (from the cache, in a real run)

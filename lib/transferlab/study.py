@@ -10,6 +10,7 @@ and cross-validated scores on the training split (for Table 6's choices).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
@@ -37,6 +38,20 @@ from .world import (
 )
 
 REPRESENTATION_SOURCES = SOURCES + ("concat",)
+
+
+# How many trained networks (each with every snapshot's weights) and models a backend keeps
+# in memory: a plan's worker meets every network, and with all of them kept the quick
+# profile's process tree peaked at 5.6 GiB; reloading one from the cache is quick.
+KEEP_NETWORKS = 3  # concat reads two at once
+KEEP_MODELS = 4
+
+
+def _keep(store: OrderedDict, key: Any, value: Any, keep: int) -> None:
+    """Add `value` to an insertion-ordered store, dropping the oldest beyond `keep`."""
+    store[key] = value
+    while len(store) > keep:
+        store.popitem(last=False)
 
 
 def scored_splits(data: TaskData) -> list[str]:
@@ -431,8 +446,10 @@ class WorldBackend:
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.cache = cache if cache is not None else Cache()
         self.progress = progress
-        self._models: dict = {}
-        self._networks: dict = {}
+        # Networks (every snapshot's weights) and models are kept for reuse, a few at a time:
+        # a worker of the plan meets every network, and loading one from the cache is quick.
+        self._models: OrderedDict = OrderedDict()
+        self._networks: OrderedDict = OrderedDict()
         self._network_keys: dict[tuple, str] = {}
         self._tasks: dict[str, TaskData] = {}
 
@@ -479,9 +496,10 @@ class WorldBackend:
         if key not in self._networks:
             images, labels = load_split(source, "train", self.world, self.cache)
             net_cfg, train_cfg = self.network_configs(source, width, depth, fraction, seed)
-            self._networks[key] = training.train(
+            _keep(self._networks, key, training.train(
                 net_cfg, train_cfg, images, labels, data_id=data_id(source, self.world, "train"),
-                cache=self.cache, progress=self.progress)
+                cache=self.cache, progress=self.progress), KEEP_NETWORKS)
+        self._networks.move_to_end(key)
         return self._networks[key]
 
     def network_configs(self, source: str, width: str, depth: int, fraction: float,
@@ -569,11 +587,11 @@ class WorldBackend:
         if key not in self._models:
             net = self.network(source, rep.width, rep.depth, rep.fraction, seed)
             if rep.finetune:
-                self._models = {}  # fine-tuned models are per task: keep one at a time
                 model = self._finetuned(net, rep, task, seed)
             else:
                 model = net.model(model_id["iteration"])
-            self._models[key] = model
+            _keep(self._models, key, model, KEEP_MODELS)
+        self._models.move_to_end(key)
         return model_id, self._models[key]
 
     def _finetuned(self, net: training.TrainedNet, rep: Representation, task: str, seed: int):
