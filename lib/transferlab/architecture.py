@@ -97,9 +97,8 @@ class ConvLayer:
 def conv_plan(cfg: NetConfig) -> list[ConvLayer]:
     (c1, c2, c3, c4, c5), _ = _WIDTH_TABLE[cfg.width]
     n1, n2, n3 = _STAGES[cfg.depth]
-    # (channels, kernel) of every layer of each stage; the base layers keep AlexNet's
-    # kernels, inserted layers are 3x3 with the stage's channel count.
-    # (channels, kernel, inserted) of every layer of each stage
+    # (channels, kernel, inserted) of every layer of each stage; the base layers keep
+    # AlexNet's kernels, inserted layers are 3x3 with the stage's channel count.
     stage1 = [(c1, 5, False)] + [(c1, 3, True)] * (n1 - 1)
     stage2 = [(c2, 5, False)] + [(c2, 3, True)] * (n2 - 1)
     stage3 = ([(c3, 3, False)] + [(c3, 3, True)] * (n3 - 3)
@@ -111,7 +110,7 @@ def conv_plan(cfg: NetConfig) -> list[ConvLayer]:
             k += 1
             last = i == len(layers) - 1
             plan.append(ConvLayer(f"conv{k}", c_in, c_out, kernel, size, pool if last else 0,
-                              inserted))
+                                  inserted))
             c_in = c_out
         size = _pooled(size, pool)
     return plan
@@ -145,8 +144,6 @@ def fc6_inputs(cfg: NetConfig) -> int:
 
 def fc7_size(cfg: NetConfig) -> int:
     return _WIDTH_TABLE[cfg.width][1]
-
-
 
 
 def _fc_sizes(cfg: NetConfig) -> dict[str, tuple[int, int]]:

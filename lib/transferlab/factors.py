@@ -347,10 +347,11 @@ def search(study: Study, task: str, seed: int) -> tuple[pd.Series, pd.Series, li
     current, std, searched = STANDARD, None, []
     for stage, offer in optimized_stages(study).items():
         levels = _stage_levels(study, task, stage, offer, current)
-        if stage in VALIDATED_STAGES and len(levels) == 1:
+        validated = stage in VALIDATED_STAGES
+        if validated and len(levels) == 1:
             continue  # nothing offered: no candidate to score on the validation split
         table = study.run("optimized_search", levels, (task,), (seed,))
-        if stage in VALIDATED_STAGES:
+        if validated:
             # The column the choice reads holds, for this stage, the validation split's score.
             table["cv_score"] = [study.validation_score(levels[int(i)].rep, task, seed)
                                  for i in table.level_index]

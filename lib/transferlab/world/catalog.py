@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .render import N_HARMONICS, N_PARTS, TEXTURES
+from .scene import N_HARMONICS, N_PARTS, TEXTURES
 
 N_SUPER = 30
 N_SOURCE_SUPER = 20

@@ -13,8 +13,8 @@ import numpy as np
 
 from .catalog import Catalog, hsv_to_rgb
 from .recipes import background, category_object, clutter, nuisances, scene_of
-from .render import ObjectSlot, Scene
 from .rng import Draws
+from .scene import ObjectSlot, Scene
 
 UKB_CLASSES = np.array([[3, 1], [11, 2]])  # (superclass, subclass) of every object instance
 HOLIDAY_CLASSES = np.array([[6, 0], [9, 3], [15, 1], [18, 4]])  # objects of every scene instance

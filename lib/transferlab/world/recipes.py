@@ -19,8 +19,8 @@ from .catalog import (
     Catalog,
     hsv_to_rgb,
 )
-from .render import N_MARKS, TEXTURES, Background, ObjectSlot, Scene
 from .rng import Draws
+from .scene import N_MARKS, TEXTURES, Background, ObjectSlot, Scene
 
 
 @dataclass(frozen=True)

@@ -1,128 +1,22 @@
 """Vectorised rendering: a batch of scene descriptions -> a batch of uint8 images.
 
 Everything is array code over (batch, H, W) grids: signed-distance and polar-radius masks,
-analytic textures, soft alpha compositing. Scenes are described in "world" coordinates
-(the unit square); a per-image view transform (zoom, rotation, shift) maps pixels into
-that world, so the same scene can be seen from several views (retrieval instances).
+analytic textures, soft alpha compositing. Scenes (`scene.Scene`) are described in "world"
+coordinates (the unit square); a per-image view transform (zoom, rotation, shift) maps pixels
+into that world, so the same scene can be seen from several views (retrieval instances).
+Imported only when something is rendered (`world.generate`), so torch loads only then.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
-
 import numpy as np
+import torch
 
 from .. import compute
-
-if TYPE_CHECKING:  # torch is imported where it computes: configs and keys load without it
-    import torch
-
-N_PARTS = 2
-N_MARKS = 3
-N_HARMONICS = 4  # radial Fourier terms k = 2..5
-TEXTURES = ("stripes", "checks", "dots", "waves")
-MARKS = ("none", "disc", "ring", "square", "bar", "cross")
-
-
-def _zeros(n: int, *shape: int) -> np.ndarray:
-    return np.zeros((n, *shape), dtype=np.float64)
-
-
-@dataclass
-class ObjectSlot:
-    """One object per image of the batch (absent where `present` is 0)."""
-
-    present: np.ndarray
-    cx: np.ndarray
-    cy: np.ndarray
-    radius: np.ndarray  # fraction of the world's side
-    rot: np.ndarray  # radians
-    aspect: np.ndarray  # >= 1 elongates along the object's u axis
-    coef: np.ndarray  # (n, N_HARMONICS) radial Fourier amplitudes
-    phase: np.ndarray  # (n, N_HARMONICS)
-    texture: np.ndarray  # index into TEXTURES
-    freq: np.ndarray  # cycles per object radius
-    orient: np.ndarray
-    tphase: np.ndarray
-    col_a: np.ndarray  # (n, 3) in [0, 1]
-    col_b: np.ndarray  # (n, 3)
-    part_on: np.ndarray  # (n, N_PARTS)
-    part_angle: np.ndarray  # (n, N_PARTS)
-    part_size: np.ndarray  # (n, N_PARTS) fraction of radius
-    mark: np.ndarray  # (n, N_MARKS) index into MARKS
-    mark_u: np.ndarray  # (n, N_MARKS) object-frame position, fraction of radius
-    mark_v: np.ndarray
-    mark_size: np.ndarray  # (n, N_MARKS) fraction of radius
-    mark_col: np.ndarray  # (n, N_MARKS, 3)
-
-    @classmethod
-    def empty(cls, n: int) -> ObjectSlot:
-        return cls(
-            present=_zeros(n), cx=_zeros(n) + 0.5, cy=_zeros(n) + 0.5, radius=_zeros(n) + 0.2,
-            rot=_zeros(n), aspect=_zeros(n) + 1, coef=_zeros(n, N_HARMONICS),
-            phase=_zeros(n, N_HARMONICS), texture=_zeros(n), freq=_zeros(n) + 2,
-            orient=_zeros(n), tphase=_zeros(n), col_a=_zeros(n, 3) + 0.5, col_b=_zeros(n, 3) + 0.5,
-            part_on=_zeros(n, N_PARTS), part_angle=_zeros(n, N_PARTS),
-            part_size=_zeros(n, N_PARTS) + 0.3, mark=_zeros(n, N_MARKS),
-            mark_u=_zeros(n, N_MARKS), mark_v=_zeros(n, N_MARKS),
-            mark_size=_zeros(n, N_MARKS) + 0.2, mark_col=_zeros(n, N_MARKS, 3),
-        )
-
-
-@dataclass
-class Background:
-    """Up to three horizontal bands (sky / wall / floor), each with its own texture."""
-
-    n_bands: np.ndarray  # 1..3
-    h1: np.ndarray  # band boundaries in world y
-    h2: np.ndarray
-    tilt: np.ndarray
-    col_a: np.ndarray  # (n, 3 bands, 3)
-    col_b: np.ndarray
-    texture: np.ndarray  # (n, 3)
-    freq: np.ndarray  # (n, 3) cycles per world side
-    orient: np.ndarray  # (n, 3)
-    contrast: np.ndarray  # (n, 3)
-    blotch: np.ndarray  # (n,) strength of low-frequency colour noise
-
-    @classmethod
-    def empty(cls, n: int) -> Background:
-        return cls(
-            n_bands=_zeros(n) + 1, h1=_zeros(n) + 0.4, h2=_zeros(n) + 0.7, tilt=_zeros(n),
-            col_a=_zeros(n, 3, 3) + 0.5, col_b=_zeros(n, 3, 3) + 0.5, texture=_zeros(n, 3),
-            freq=_zeros(n, 3) + 4, orient=_zeros(n, 3), contrast=_zeros(n, 3), blotch=_zeros(n),
-        )
-
-
-@dataclass
-class Scene:
-    """A batch of scenes: background, object slots (painted in order), view and nuisances."""
-
-    background: Background
-    objects: list[ObjectSlot]
-    zoom: np.ndarray
-    view_rot: np.ndarray
-    shift_x: np.ndarray
-    shift_y: np.ndarray
-    light: np.ndarray  # (n, 3): gain, x-gradient, y-gradient
-    noise: np.ndarray  # (n,) pixel noise std
-    noise_pick: np.ndarray  # (n, 3) uniforms choosing the noise field and its offset
-    occluder: np.ndarray = field(default=None)  # (n, 5): on, x0, y0, x1, y1 (image coords)
-    occluder_col: np.ndarray = field(default=None)  # (n, 3)
-
-    @classmethod
-    def empty(cls, n: int) -> Scene:
-        return cls(
-            background=Background.empty(n), objects=[], zoom=_zeros(n) + 1, view_rot=_zeros(n),
-            shift_x=_zeros(n), shift_y=_zeros(n), light=np.tile([1.0, 0.0, 0.0], (n, 1)),
-            noise=_zeros(n), noise_pick=_zeros(n, 3), occluder=_zeros(n, 5),
-            occluder_col=_zeros(n, 3),
-        )
+from .scene import N_HARMONICS, N_MARKS, N_PARTS, Background, ObjectSlot, Scene
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
-    import torch
     return torch.as_tensor(np.asarray(a, dtype=np.float32))
 
 
@@ -134,7 +28,6 @@ def _b(a: np.ndarray, extra: int = 2) -> torch.Tensor:
 
 def texture(p: torch.Tensor, q: torch.Tensor, kind: torch.Tensor) -> torch.Tensor:
     """Analytic texture in [0, 1] on oriented coordinates already scaled to cycles."""
-    import torch
     sp, sq = torch.sin(p), torch.sin(q)
     stripes = 0.5 + 0.5 * sp
     checks = 0.5 + 0.5 * torch.tanh(4 * sp * sq)
@@ -150,7 +43,6 @@ _NOISE_BANKS: dict[tuple[int, int], torch.Tensor] = {}
 
 def noise_bank(size: int, seed: int = 1234, count: int = 32) -> torch.Tensor:
     """Fixed white-noise fields; images pick one and a cyclic offset (cheap, deterministic)."""
-    import torch
     key = (size, seed)
     if key not in _NOISE_BANKS:
         gen = torch.Generator().manual_seed(seed)
@@ -159,7 +51,6 @@ def noise_bank(size: int, seed: int = 1234, count: int = 32) -> torch.Tensor:
 
 
 def _pick_noise(pick: np.ndarray, size: int) -> torch.Tensor:
-    import torch
     bank = noise_bank(size)
     b = torch.as_tensor((pick[:, 0] * len(bank)).astype(np.int64)).clamp_max(len(bank) - 1)
     dy = torch.as_tensor((pick[:, 1] * size).astype(np.int64))
@@ -171,7 +62,6 @@ def _pick_noise(pick: np.ndarray, size: int) -> torch.Tensor:
 
 
 def _world_grid(scene: Scene, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    import torch
     c = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
     py, px = c[None, :, None], c[None, None, :]
     z, r = _b(scene.zoom), _b(scene.view_rot)
@@ -182,7 +72,6 @@ def _world_grid(scene: Scene, size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _paint_background(bg: Background, wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
-    import torch
     n = wx.shape[0]
     yy = wy + _b(bg.tilt) * (wx - 0.5)
     band = (yy > _b(bg.h1)).float() * (_b(bg.n_bands) >= 2).float()
@@ -207,7 +96,6 @@ def _object_mask(
     obj: ObjectSlot, wx: torch.Tensor, wy: torch.Tensor, size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Soft mask of one object slot and its object-frame coordinates (in radius units)."""
-    import torch
     rot = _b(obj.rot)
     cos, sin = torch.cos(rot), torch.sin(rot)
     dx, dy = wx - _b(obj.cx), wy - _b(obj.cy)
@@ -241,7 +129,6 @@ def _object_mask(
 
 def _mark_mask(kind: torch.Tensor, du: torch.Tensor, dv: torch.Tensor, s: torch.Tensor,
                sharp: torch.Tensor) -> torch.Tensor:
-    import torch
     d = torch.sqrt(du * du + dv * dv)
     au, av = du.abs(), dv.abs()
     disc = s - d
@@ -259,7 +146,6 @@ def _mark_mask(kind: torch.Tensor, du: torch.Tensor, dv: torch.Tensor, s: torch.
 
 def _paint_object(img: torch.Tensor, obj: ObjectSlot, wx: torch.Tensor, wy: torch.Tensor,
                   size: int) -> torch.Tensor:
-    import torch
     mask, u, v, edge = _object_mask(obj, wx, wy, size)
     o = _b(obj.orient)
     f = _b(obj.freq) * 2 * np.pi
@@ -280,8 +166,6 @@ def _paint_object(img: torch.Tensor, obj: ObjectSlot, wx: torch.Tensor, wy: torc
 
 def render(scene: Scene, size: int) -> np.ndarray:
     """Render a batch of scenes to uint8 images of shape (n, size, size, 3)."""
-    import torch
-
     compute.ensure_threads()
     wx, wy = _world_grid(scene, size)
     img = _paint_background(scene.background, wx, wy)
@@ -305,7 +189,3 @@ def render(scene: Scene, size: int) -> np.ndarray:
     if scene.noise.any():
         img = img + _pick_noise(scene.noise_pick, size)[..., None] * _b(scene.noise, 3)
     return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
-
-
-def object_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(ObjectSlot))
