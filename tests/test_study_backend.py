@@ -208,6 +208,61 @@ def test_the_validation_split_is_scored_only_when_asked(fake):
     assert np.isnan(study.validation_score(STANDARD, "pairs"))  # no validation split
 
 
+class TunableFake(FakeBackend):
+    """Fine-tunes whose features are clean on train and validation at lr 0.01 only, and
+    clean on test at lr 0.1 only: a choice that read the test split would take 0.1."""
+
+    def __init__(self, cache: Cache) -> None:
+        super().__init__(cache, Offers(trains_networks=False, finetunes=True, world_card=False))
+        self.profile = replace(self.profile, finetune_lrs=(0.1, 0.001, 0.01))
+
+    def model_id(self, rep, source, task, seed):
+        return {**super().model_id(rep, source, task, seed), "lr": rep.finetune_lr}
+
+    def features(self, rep, source, task, split, seed):
+        self.calls.append(("features", rep.finetune_lr, source, task, split))
+        x = self._x(rep, source, self._tasks[task].labels[split])
+        best = 0.1 if split == "test" else 0.01
+        noise = 0.0 if rep.finetune_lr in (None, best) else 3.0
+        return x + noise * np.random.default_rng(len(x)).standard_normal(x.shape).astype(x.dtype)
+
+
+def test_a_fine_tunes_learning_rate_is_chosen_on_the_validation_split_only(tmp_path):
+    backend = TunableFake(Cache(tmp_path))
+    study = Study(backend)
+    on = replace(STANDARD, finetune="target")
+    assert study.tuned(on, "blobs") == replace(on, finetune_lr=0.01)
+    assert "test" not in {c[4] for c in backend.calls}  # the choice never read the test split
+    assert {c[1] for c in backend.calls} == {0.001, 0.01, 0.1}  # every rate was tried
+    backend.calls.clear()
+    study.evaluate(on, "blobs")
+    assert {c[1] for c in backend.calls if c[4] == "test"} == {0.01}  # scored as chosen
+    assert study.validation_score(on, "blobs") == study.validation_score(
+        replace(on, finetune_lr=0.01), "blobs")
+    # Nothing to choose: no fine-tune, a rate already set, no validation split.
+    for rep, task in [(STANDARD, "blobs"), (replace(on, finetune_lr=0.1), "blobs"),
+                      (on, "pairs")]:
+        assert study.tuned(rep, task) is rep
+    assert study.tuned(replace(on, finetune="scratch"), "blobs").finetune_lr is None
+
+
+def test_a_representation_checks_its_learning_rate_and_keeps_older_cache_keys():
+    on = replace(STANDARD, finetune="target")
+    assert replace(on, finetune_lr=0.01).label().endswith("/ft:target/lr0.01")
+    for bad in (0, -1e-3, True, "0.01"):
+        with pytest.raises(ValueError, match="finetune_lr"):
+            replace(on, finetune_lr=bad)
+    with pytest.raises(ValueError, match="finetune_lr"):
+        replace(STANDARD, finetune_lr=0.01)  # a rate without a fine-tune
+    with pytest.raises(ValueError, match="finetune_lr"):
+        replace(on, finetune="scratch", finetune_lr=0.01)  # scratch takes the source's rate
+    # A field added after a cache was made is left out of keys while unset.
+    assert "finetune_lr" not in STANDARD.key() and on.key()["finetune"] == "target"
+    assert replace(on, finetune_lr=0.01).key()["finetune_lr"] == 0.01
+    with pytest.raises(ValueError, match="finetune_lrs"):
+        replace(get_profile("smoke"), finetune_lrs=(0.01, 0.0))
+
+
 def test_concat_postprocesses_each_source_then_joins_them(fake):
     study = Study(fake)
     x = study.raw_features(replace(STANDARD, source="concat"), "blobs", "train", 0)

@@ -26,7 +26,7 @@ from typing import Any
 from . import architecture
 from . import params as P
 from .cache import Cache, config_key, default_root
-from .study import FC_LAYERS, STANDARD, Representation, Study
+from .study import FC_LAYERS, STANDARD, TUNED_MODES, Representation, Study
 from .tasks import VALIDATION_SPLIT
 
 KINDS = ("world", "network", "finetune", "features", "score", "search")
@@ -211,15 +211,22 @@ class _Builder:
             return net
         base = Representation(source=source, width=rep.width, depth=rep.depth,
                               fraction=rep.fraction, checkpoint=rep.checkpoint,
-                              finetune=rep.finetune)
+                              finetune=rep.finetune, finetune_lr=rep.finetune_lr)
         splits = ["train"] + (["extra"] if rep.finetune == "target+extra" else [])
+        lrs = study.profile.finetune_lrs
+        runs = 1  # fine-tunes, each scored on the validation split where a rate is chosen
+        if (rep.finetune in TUNED_MODES and rep.finetune_lr is None and len(lrs) > 1
+                and VALIDATION_SPLIT in _splits(task)):
+            splits.append(VALIDATION_SPLIT)
+            runs = len(lrs)
         deps = [net] + [self.world(spec, study, task, s) for s in splits]
         ft = study.profile.finetune
         flops = _flops(architecture.NetConfig(width=rep.width, depth=rep.depth,
                                           input_size=study.input_size))
         return self._add(Unit(f"finetune:{base.label()}/{task}/seed{seed}{_tag(spec)}", "finetune",
                               spec, (base, task, seed), tuple(d for d in deps if d),
-                              cost_s=3 * flops * ft.steps * ft.batch_size / 1e9 / GFLOPS_PER_CORE))
+                              cost_s=3 * flops * ft.steps * ft.batch_size * runs
+                              / 1e9 / GFLOPS_PER_CORE))
 
     def features(self, spec: StudySpec, study: Study, rep: Representation, task: str,
                  seed: int) -> str:
@@ -305,7 +312,8 @@ def search_config(study: Study, task: str, seed: int) -> dict | None:
     if None in first:
         return None
     return {"first_stage": first, "stages": list(factors.optimized_stages(study)),
-            "dims": factors.OPTIMIZED_DIMS}
+            "dims": factors.OPTIMIZED_DIMS,
+            "finetune": [asdict(study.profile.finetune), list(study.profile.finetune_lrs)]}
 
 
 def search_key(study: Study, task: str, seed: int) -> str | None:

@@ -25,6 +25,10 @@ ONE_PER_GROUP = ("rooms", "object_attributes", "birds", "interactions", "object_
 # Medium at 32 px reaches 71.8 % top-1 after 1,500 steps and 78.5 % after 3,000, Large
 # 73.6 % and 81.2 %, so the quick profile trains for 3,000. Snapshots for early stopping:
 # fractions; 0 is the random initialisation (the world card's measured distance starts from it).
+# Fine-tuning's learning rates: the default and 2.5x either side, all well below the source's
+# 0.03 ("set to be less than the initial learning rate", section 3.2.3): a near task keeps its
+# features with the lowest, a far one moves them with the highest.
+FINETUNE_LRS = (0.002, 0.005, 0.0125)
 SNAPSHOTS = (0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8, 1.0)
 
 
@@ -40,6 +44,16 @@ class Profile:
     n_boot: int = 200
     batch_size: int = 256  # feature extraction
     options: dict = field(default_factory=dict)
+    # Learning rates a fine-tune chooses among on the task's validation split (Study.tuned);
+    # fewer than two: `finetune.lr` as it is.
+    finetune_lrs: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        bad = [lr for lr in self.finetune_lrs
+               if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0]
+        if bad:
+            raise ValueError(f"finetune_lrs {bad} must be learning rates > 0")
+        object.__setattr__(self, "finetune_lrs", tuple(sorted(float(lr) for lr in self.finetune_lrs)))
 
 
 PROFILES: dict[str, Profile] = {
@@ -53,6 +67,7 @@ PROFILES: dict[str, Profile] = {
         probe=ProbeConfig(Cs=(0.1, 1.0), folds=2),
         tasks=ONE_PER_GROUP,
         n_boot=20,
+        finetune_lrs=(0.002, 0.0125),  # two: the choice runs in the tests, cheaply
     ),
     "quick": Profile(
         name="quick",
@@ -63,7 +78,8 @@ PROFILES: dict[str, Profile] = {
                           target_train_per_class=12, target_test=400, retrieval_instances=60,
                           retrieval_fit=1200, landmark_distractors=100),
         train=TrainConfig(steps=3000, batch_size=128, schedule="step", snapshots=SNAPSHOTS),
-        # >= 100 steps whatever the target's size, backbone at lr, new head 10x, BN frozen.
+        # >= 100 steps whatever the target's size, backbone at lr, new head 10x, BN frozen;
+        # lr chosen per task on its validation split among FINETUNE_LRS.
         finetune=FinetuneConfig(steps=150, batch_size=64, lr=0.005),
         probe=ProbeConfig(),
         # Every factor on all 16 tasks: a claim compares groups of tasks, and a group of one
@@ -71,6 +87,7 @@ PROFILES: dict[str, Profile] = {
         # probes cost little beside training (which does not depend on the task count).
         tasks=TARGETS,
         n_boot=200,
+        finetune_lrs=FINETUNE_LRS,
     ),
     "full": Profile(
         name="full",
@@ -83,6 +100,7 @@ PROFILES: dict[str, Profile] = {
         tasks=TARGETS,
         seeds=(0, 1, 2),
         n_boot=1000,
+        finetune_lrs=FINETUNE_LRS,
     ),
 }
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from . import architecture, compute, features, results, retrieval, scoring, training
 from .cache import Cache
-from .finetune import finetune
+from .finetune import FinetuneConfig, finetune
 from .profiles import Profile, get_profile
 from .tasks import VALIDATION_SPLIT, RetrievalTruth, TaskData, TaskSpec
 from .world import (
@@ -62,6 +62,9 @@ def scored_splits(data: TaskData) -> list[str]:
 # initialisation (snapshot 0), every layer at the source's learning rate: the baseline that
 # tells what transfer adds over learning the task alone.
 FT_MODES = (None, "target", "target+extra", "scratch")
+# The fine-tunes whose learning rate is chosen on the validation split (scratch training
+# takes the source's).
+TUNED_MODES = ("target", "target+extra")
 FC_LAYERS = ("fc6", "fc7", "fc8")
 
 
@@ -87,6 +90,9 @@ class Representation:
     pca_dim: int | None = None
     spatial: bool = False
     finetune: str | None = None
+    # The fine-tune's learning rate; None: chosen on the task's validation split among the
+    # profile's `finetune_lrs` (Study.tuned), or the profile's own where it offers no choice.
+    finetune_lr: float | None = None
 
     def __post_init__(self) -> None:
         if self.source not in REPRESENTATION_SOURCES:
@@ -113,6 +119,11 @@ class Representation:
                              f"use one of {SOURCES}")
         if self.finetune not in FT_MODES:
             raise ValueError(f"finetune={self.finetune!r} is not one of {FT_MODES}")
+        if self.finetune_lr is not None and (
+                self.finetune not in TUNED_MODES or isinstance(self.finetune_lr, bool)
+                or not isinstance(self.finetune_lr, (int, float)) or not self.finetune_lr > 0):
+            raise ValueError(f"finetune_lr={self.finetune_lr!r} must be None or a learning rate "
+                             f"> 0 with finetune in {TUNED_MODES}")
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -133,7 +144,17 @@ class Representation:
             parts.append("spatial")
         if self.finetune:
             parts.append(f"ft:{self.finetune}")
+        if self.finetune_lr:
+            parts.append(f"lr{self.finetune_lr:g}")
         return "/".join(parts)
+
+    def key(self) -> dict:
+        """What names this representation in a cache key: its fields, less those added since
+        the cache was made while they are unset (so that older entries stay valid)."""
+        values = asdict(self)
+        if values["finetune_lr"] is None:
+            del values["finetune_lr"]
+        return values
 
 
 STANDARD = Representation()
@@ -317,13 +338,29 @@ class Study:
 
     def _model(self, rep: Representation, source: str, task: str, seed: int) -> tuple[dict, Any]:
         """(model_id, model) behind `rep` for one source (the plan runs fine-tunes through it)."""
-        return self.backend.model(rep, source, task, seed)
+        return self.backend.model(self.tuned(rep, task, seed), source, task, seed)
+
+    def tuned(self, rep: Representation, task: str, seed: int = 0) -> Representation:
+        """`rep` with its fine-tune's learning rate set: the best of the profile's
+        `finetune_lrs` on the task's validation split (the probe fitted on the training split,
+        as for the test score), the lowest on a tie. The paper: fine-tuning "with careful
+        selection of parameters ... is always at least marginally helpful" (section 3.2.3).
+        `rep` as it is where nothing is to choose: no fine-tune to tune, its rate already set,
+        fewer than two rates offered, or no validation split."""
+        lrs = self.profile.finetune_lrs
+        if (rep.finetune not in TUNED_MODES or rep.finetune_lr is not None or len(lrs) < 2
+                or VALIDATION_SPLIT not in self.task(task).images):
+            return rep
+        candidates = [replace(rep, finetune_lr=lr) for lr in lrs]
+        scores = [self.validation_score(c, task, seed) for c in candidates]
+        return candidates[int(np.argmax(scores))]
 
     # ------------------------------------------------------------------ features
 
     def raw_features(self, rep: Representation, task: str, split: str, seed: int) -> np.ndarray:
         """Jitter-averaged features of one split at `rep.layer`, post-processed per source
         (concat: the two sources side by side)."""
+        rep = self.tuned(rep, task, seed)
         parts = [features.postprocess(self.backend.features(rep, source, task, split, seed))
                  for source in rep.sources]
         return parts[0] if len(parts) == 1 else features.concat(*parts)
@@ -336,6 +373,7 @@ class Study:
                  seed: int) -> np.ndarray:
         """Post-processed features (N, 30, D) of the spatial-search sub-patches of a split."""
         task = data.spec.name
+        rep = self.tuned(rep, task, seed)
         model_id = self.backend.model_id(rep, rep.source, task, seed)
         key = {"model": model_id, **self.backend.data_id(task, split),
                "layer": rep.layer, "pooling": rep.pooling, "compute": compute.precision_id()}
@@ -360,7 +398,7 @@ class Study:
         """What a score's cache key is made of: the weights behind `rep` (named, not loaded),
         the task's data, the representation, the probe and the bootstrap."""
         return {"models": [self.backend.model_id(rep, s, task, seed) for s in rep.sources],
-                **self.backend.data_id(task), "rep": asdict(rep), "seed": seed,
+                **self.backend.data_id(task), "rep": rep.key(), "seed": seed,
                 "probe": asdict(replace(self.profile.probe, seed=seed)),
                 "n_boot": self.profile.n_boot}
 
@@ -380,6 +418,7 @@ class Study:
         split scored)."""
         if VALIDATION_SPLIT not in self.task(task).images:
             return float("nan")
+        rep = self.tuned(rep, task, seed)
         config = {**self.score_config(rep, task, seed), "scored_split": VALIDATION_SPLIT}
         return self.cache.get_or_compute("scores", config, lambda: self._validate(rep, task, seed),
                                          codec="json")["score"]
@@ -577,8 +616,16 @@ class WorldBackend:
                     "iteration": self._iteration(its, rep.checkpoint)}
         if rep.finetune:
             model_id |= {"finetune": rep.finetune, "task": task,
-                         "ft": asdict(self.profile.finetune)}
+                         "ft": asdict(self._finetune_config(rep))}
+            if rep.finetune in TUNED_MODES and rep.finetune_lr is None and len(
+                    self.profile.finetune_lrs) > 1:
+                model_id["lr_chosen_from"] = list(self.profile.finetune_lrs)  # Study.tuned
         return model_id
+
+    def _finetune_config(self, rep: Representation) -> FinetuneConfig:
+        if rep.finetune_lr is None:
+            return self.profile.finetune
+        return replace(self.profile.finetune, lr=rep.finetune_lr)
 
     def model(self, rep: Representation, source: str, task: str, seed: int):
         """(model_id, model) of the network behind `rep` (fine-tuned on `task` if asked)."""
@@ -597,7 +644,7 @@ class WorldBackend:
     def _finetuned(self, net: training.TrainedNet, rep: Representation, task: str, seed: int):
         spec = TASKS[task]
         x, y = self.task(task).split("train")
-        cfg = replace(self.profile.finetune, seed=seed)
+        cfg = replace(self._finetune_config(rep), seed=seed)
         if rep.finetune == "scratch":
             if spec.kind == "retrieval":
                 raise ValueError(f"training from scratch needs training labels; {task!r} is "
