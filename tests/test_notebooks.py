@@ -156,6 +156,20 @@ def test_optimized_choices_are_made_on_training_data(smoke_run):
         assert opt.representation in set(last.representation)
 
 
+def test_fine_tuning_rates_were_chosen_on_validation_by_the_plan(smoke_run, smoke_cache,
+                                                                 tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(smoke_cache))
+    monkeypatch.setenv("TRANSFERLAB_CACHE_LOG", str(tmp_path / "computed.log"))
+    p = params.validate("07_fine_tuning", {"profile": "smoke"})
+    choices = factors.finetune_choices(p)
+    assert not (tmp_path / "computed.log").exists()  # the run computed every rate's score
+    assert set(choices.task) == {"rooms", "birds", "interactions"}
+    for _, rows in choices.groupby(["task", "seed"]):
+        assert sorted(rows["learning rate"]) == list(get_profile("smoke").finetune_lrs)
+        assert rows.chosen.sum() == 1
+        assert rows[rows.chosen]["validation score"].item() == rows["validation score"].max()
+
+
 # Runs every notebook's code cells, with the parameters the batch run gave them, in one fresh
 # interpreter; prints the modules it imported that a cache reader should not need.
 _WARM_SCRIPT = """

@@ -183,6 +183,27 @@ def run_fine_tuning(params, study: Study | None = None) -> pd.DataFrame:
     return _run_grids(params, study)
 
 
+def finetune_choices(params, study: Study | None = None) -> pd.DataFrame:
+    """Each task's fine-tuning learning rates and their validation scores: the rate chosen
+    (`Study.tuned`) is the one the fine-tuning table scores on test. Empty where the backend
+    does not fine-tune or the profile offers a single rate."""
+    study = study or study_for(params, progress=False)
+    lrs = study.profile.finetune_lrs
+    columns = ["task", "learning rate", "validation score", "chosen"]
+    if not study.backend.offers.finetunes or len(lrs) < 2:
+        return pd.DataFrame(columns=columns)
+    on = replace(STANDARD, layer=params.layer, finetune="target")
+    rows = []
+    for seed in params.seeds or study.profile.seeds:
+        for task in tasks_for(study, params, kinds=("single-label",)):
+            chosen = study.tuned(on, task, seed).finetune_lr
+            rows += [{"task": task, "seed": seed, "learning rate": lr,
+                      "validation score": round(study.validation_score(
+                          replace(on, finetune_lr=lr), task, seed), 2),
+                      "chosen": lr == chosen} for lr in lrs]
+    return pd.DataFrame(rows)
+
+
 def run_extra_data(params, study: Study | None = None) -> pd.DataFrame:
     """Table 5: fine-tuning with extra labelled data of the same classes from another source.
 
