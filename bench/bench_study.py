@@ -42,39 +42,48 @@ def _child(result: Path, cmd: list[str]) -> int:
     return rc
 
 
-def _tree_rss_mib(proc) -> float:
-    """Summed RSS of a psutil process and its descendants (those still alive)."""
+def _tree_mib(proc) -> tuple[float, float]:
+    """Summed RSS and summed PSS (MiB) of a psutil process and its live descendants.
+
+    RSS counts the pages of a shared library once per process that maps it: torch's ~230
+    MiB of file-backed pages are counted by every worker. PSS divides each shared page among
+    the processes that map it, so its sum is the memory the tree takes from the machine.
+    """
     import psutil
 
-    total = 0
+    rss = pss = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            info = p.memory_full_info()
         except psutil.Error:  # exited between listing and reading
-            pass
-    return total / 2**20
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)  # PSS is Linux-only
+    return rss / 2**20, pss / 2**20
 
 
 def measure(cmd: list[str], env: dict[str, str], result: Path) -> dict:
     """Run `cmd` in a wrapper process; wall time, exit status and memory peaks."""
     wrapper = [sys.executable, __file__, "--child", str(result), "--", *cmd]
     proc = subprocess.Popen(wrapper, env=env, cwd=REPO)
-    tree_peak = None
+    tree_peak = tree_pss = None
     try:
         import psutil
 
-        handle, tree_peak = psutil.Process(proc.pid), 0.0
+        handle, tree_peak, tree_pss = psutil.Process(proc.pid), 0.0, 0.0
         while proc.poll() is None:
             try:
-                tree_peak = max(tree_peak, _tree_rss_mib(handle))
+                rss, pss = _tree_mib(handle)
             except psutil.Error:
                 break
+            tree_peak, tree_pss = max(tree_peak, rss), max(tree_pss, pss)
             time.sleep(0.2)
     except ImportError:
         pass
     proc.wait()
     out = json.loads(result.read_text())
     out["tree_peak_mib"] = tree_peak
+    out["tree_peak_pss_mib"] = tree_pss
     return out
 
 
@@ -101,13 +110,14 @@ def table(profile: str, cmd_shown: str, runs: dict[str, dict], per_nb: dict) -> 
         f" Date: {date.today().isoformat()}. Script: `bench/bench_study.py`.",
         "",
         "| run | workers | exit | wall (s) | entries computed | largest process peak RSS (MiB) "
-        "| process tree peak RSS (MiB) |",
-        "|---|---|---|---|---|---|---|",
+        "| process tree peak RSS (MiB) | process tree peak PSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for phase, r in runs.items():
         lines.append(
             f"| {phase} | {r['workers']} | {r['rc']} | {r['wall_s']:.1f} | {r['computed']} "
-            f"| {_fmt(r['max_process_mib'])} | {_fmt(r['tree_peak_mib'])} |"
+            f"| {_fmt(r['max_process_mib'])} | {_fmt(r['tree_peak_mib'])} "
+            f"| {_fmt(r.get('tree_peak_pss_mib'))} |"
         )
     lines += ["", f"Cold serial / cold on {cold['workers']} workers: "
               f"{serial['wall_s'] / cold['wall_s']:.2f}x. Warm / cold wall time: "

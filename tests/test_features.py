@@ -144,6 +144,18 @@ def test_postprocess_is_l2_then_signed_sqrt():
                                .clip(1e-12), atol=1e-6)
 
 
+def test_postprocess_gives_the_formulas_bits_and_leaves_its_input_alone():
+    x = np.random.default_rng(3).normal(size=(50, 6, 9)).astype(np.float32)
+    x[0, 0] = 0.0
+    x[1, 1, :4] = -0.0
+    before = x.copy()
+    unit = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), np.float32(1e-12))
+    want = np.sign(unit) * np.sqrt(np.abs(unit))
+    got = ft.postprocess(x)
+    assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist()  # -0.0 included
+    assert np.array_equal(x, before) and got is not x
+
+
 def test_concat_side_by_side():
     a, b = np.ones((4, 3)), np.zeros((4, 2))
     c = ft.concat(a, b)

@@ -87,6 +87,10 @@ def test_whitening_of_patch_stacks_subsamples_rows_evenly(monkeypatch):
     ref = R.fit_whitening(flat[np.linspace(0, 99, 50).round().astype(int)], dim=3)
     np.testing.assert_allclose(w.scale, ref.scale)
     assert not np.allclose(w.scale, R.fit_whitening(flat[:50], dim=3).scale)
+    # Rows chosen before they are normalised: the same bits as normalising all, then choosing.
+    whole = pca.fit_pca(R.l2_normalize(patches.astype(np.float32)), 3, whiten=True)
+    for field in ("mean", "components", "scale"):
+        assert np.array_equal(getattr(w, field), getattr(whole, field))
 
 
 def test_embed_is_l2_whiten_l2():

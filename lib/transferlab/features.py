@@ -256,11 +256,17 @@ def _input_size(model: nn.Module, image_size: int, input_size: int | None) -> in
 
 
 def postprocess(x: np.ndarray) -> np.ndarray:
-    """L2-normalise along the last axis, then signed square root (float32)."""
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    x = x / np.maximum(norm, np.float32(1e-12))
-    return np.sign(x) * np.sqrt(np.abs(x))
+    """L2-normalise along the last axis, then signed square root (float32, a new array).
+
+    One copy, then in place: spatial search's patch features of a split are ~300 MB, and
+    the expression `sign(x) * sqrt(abs(x))` held five of them at once (same values).
+    """
+    out = np.array(x, dtype=np.float32)
+    out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), np.float32(1e-12))
+    negative = out < 0  # not signbit: -0.0 comes out as 0.0, as sign(x) * ... gave
+    np.sqrt(np.abs(out, out=out), out=out)
+    np.negative(out, out=out, where=negative)
+    return out
 
 
 def concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:

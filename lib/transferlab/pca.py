@@ -52,15 +52,12 @@ def fit_pca(X_fit: np.ndarray, dim: int | None = None, whiten: bool = False) -> 
     eigenvalues floored at 1e-5 of the largest so that whitening cannot blow up noise. More
     than 20,000 rows are subsampled evenly.
     """
-    X = check_rows(X_fit, "X_fit").reshape(-1, np.shape(X_fit)[-1])
+    X = fit_rows(check_rows(X_fit, "X_fit"))
     n, d = X.shape
     if n < 2:
         raise ValueError(f"X_fit has {n} rows; PCA needs at least 2")
     if dim is not None and not 1 <= dim <= d:
         raise ValueError(f"dim={dim} must be in 1..{d} (the feature dimension) or None")
-    if n > _MAX_FIT_ROWS:
-        X = X[np.linspace(0, n - 1, _MAX_FIT_ROWS).round().astype(int)]
-        n = _MAX_FIT_ROWS
     X = X.astype(np.float32)
     mean = X.mean(axis=0, dtype=np.float64)
     Xc = X - mean.astype(np.float32)
@@ -73,6 +70,16 @@ def fit_pca(X_fit: np.ndarray, dim: int | None = None, whiten: bool = False) -> 
     else:
         scale = np.ones_like(lam)
     return PCA(mean=mean, components=vecs.T.copy(), scale=scale)
+
+
+def fit_rows(X: np.ndarray) -> np.ndarray:
+    """The rows a PCA is fitted on: every row of (N, D) or (N, P, D), evenly subsampled to
+    at most 20,000 (a view where no subsampling is needed). Row-wise steps before the fit
+    can run on these rows alone."""
+    X = X.reshape(-1, np.shape(X)[-1])
+    if len(X) > _MAX_FIT_ROWS:
+        X = X[np.linspace(0, len(X) - 1, _MAX_FIT_ROWS).round().astype(int)]
+    return X
 
 
 def check_rows(X: np.ndarray, name: str) -> np.ndarray:
