@@ -49,7 +49,8 @@ def _run(tmp: Path, workers: int) -> Path:
 
 def _computed(tmp: Path) -> list[tuple[str, str, int]]:
     rows = [line.split() for line in (tmp / "computed.log").read_text().splitlines()]
-    return [(kind, key, int(pid)) for kind, key, pid, _ in rows]
+    assert all(len(row) == 5 and float(row[4]) > 0 for row in rows)  # ... seconds peak_mib
+    return [(kind, key, int(pid)) for kind, key, pid, _, _ in rows]
 
 
 def _same_tables(a: Path, b: Path) -> None:

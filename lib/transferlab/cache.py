@@ -13,7 +13,8 @@ An entry is computed once even when several processes want it at the same time (
 runners, or the workers of a Dask cluster): `get_or_compute` holds a lock file per key
 (flock, released by the kernel if its holder dies) while it computes, and whoever waited
 for the lock loads what the holder stored. $TRANSFERLAB_CACHE_LOG names a file to which
-each computed entry appends one line: `kind key pid seconds`.
+each computed entry appends one line: `kind key pid seconds peak_mib` (the computing
+process's peak resident memory so far).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import io
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -235,11 +237,22 @@ def _flock(fh, take: bool) -> None:
 
 
 def _record(kind: str, key: str, seconds: float) -> None:
-    """Append `kind key pid seconds` to $TRANSFERLAB_CACHE_LOG: what a run computed."""
+    """Append `kind key pid seconds peak_mib` to $TRANSFERLAB_CACHE_LOG: what a run computed,
+    and the computing process's peak resident memory so far (a unit that raised it is one
+    that needed that much)."""
     path = os.environ.get("TRANSFERLAB_CACHE_LOG")
     if path:
         with open(path, "a") as fh:  # one short write in append mode: lines do not interleave
-            fh.write(f"{kind} {key} {os.getpid()} {seconds:.2f}\n")
+            fh.write(f"{kind} {key} {os.getpid()} {seconds:.2f} {_peak_mib():.0f}\n")
+
+
+def _peak_mib() -> float:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return float("nan")
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return kib / (2**20 if sys.platform == "darwin" else 2**10)  # bytes on macOS
 
 
 def _check_codec(codec: str) -> None:
