@@ -144,7 +144,7 @@ def test_postprocess_is_l2_then_signed_sqrt():
                                .clip(1e-12), atol=1e-6)
 
 
-def test_postprocess_gives_the_formulas_bits_and_leaves_its_input_alone():
+def test_postprocess_gives_the_formulas_bits_and_leaves_its_input_alone(monkeypatch):
     x = np.random.default_rng(3).normal(size=(50, 6, 9)).astype(np.float32)
     x[0, 0] = 0.0
     x[1, 1, :4] = -0.0
@@ -154,6 +154,13 @@ def test_postprocess_gives_the_formulas_bits_and_leaves_its_input_alone():
     got = ft.postprocess(x)
     assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist()  # -0.0 included
     assert np.array_equal(x, before) and got is not x
+    monkeypatch.setattr(ft, "_ROWS", 7)  # blocks of rows, not whole arrays: the same bits
+    assert ft.postprocess(x).tobytes() == want.tobytes()
+    mine = x.copy()
+    assert ft.postprocess(mine, in_place=True) is mine and mine.tobytes() == want.tobytes()
+    for bad in (x.astype(np.float64), x[:, ::2], np.asfortranarray(x[0])):
+        with pytest.raises(ValueError, match="in_place"):
+            ft.postprocess(bad, in_place=True)
 
 
 def test_concat_side_by_side():

@@ -103,6 +103,12 @@ def test_embed_is_l2_whiten_l2():
     np.testing.assert_allclose(e, manual / np.linalg.norm(manual, axis=1, keepdims=True), rtol=1e-5)
     assert R.embed(3 * X[:3], w) == pytest.approx(e, rel=1e-5)  # scale invariant
     np.testing.assert_allclose(np.linalg.norm(R.embed(X, None), axis=1), 1, rtol=1e-6)
+    # Worked in place (patch stacks are large), it gives the out-of-place formula's bits.
+    patches = rng.normal(size=(20, 5, 10)).astype(np.float32)
+    unit = R.l2_normalize(patches.astype(np.float64))
+    whitened = R.l2_normalize(((unit - w.mean) @ w.components.T) * w.scale)
+    assert np.array_equal(R.embed(patches, w), whitened.astype(np.float32))
+    assert np.array_equal(R.embed(patches, None), unit.astype(np.float32))
 
 
 def test_whitening_is_fitted_on_train_only_not_queries_or_database():

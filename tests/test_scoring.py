@@ -26,6 +26,11 @@ def test_pca_projects_like_an_svd_of_the_training_rows():
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
     reference = (x - mean) @ vt[:4].T
     np.testing.assert_allclose(np.abs(p.transform(x)), np.abs(reference), rtol=1e-4, atol=1e-4)
+    # Centring the caller's own copy in place (memory) gives the same bits; without being
+    # asked, the input is left alone.
+    mine, before = x.copy(), x.copy()
+    assert np.array_equal(p.transform(mine, overwrite_input=True), p.transform(x))
+    assert np.array_equal(x, before) and not np.array_equal(mine, before)
 
 
 def test_classification_score_is_the_probe_on_pca_of_train_and_the_same_resamples():

@@ -168,13 +168,13 @@ class Cache:
             raise KeyError(f"{kind}: no cache entry for this config")
         try:
             meta = json.loads(manifest.read_text())
-            data = payload.read_bytes()
+            digest = _sha256(payload)
         except (OSError, ValueError) as err:
             raise CorruptEntry(f"{manifest}: unreadable manifest ({err})") from err
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        if digest != meta.get("sha256"):
             raise CorruptEntry(f"{payload}: checksum mismatch (truncated or corrupt)")
-        try:
-            return _decode(codec, data)
+        try:  # decoded from the file: its bytes and its arrays are not both held at once
+            return _decode(codec, payload)
         except Exception as err:  # a payload that hashes right but will not decode
             raise CorruptEntry(f"{payload}: cannot decode ({err})") from err
 
@@ -275,15 +275,23 @@ def _encode(codec: str, value: Any) -> bytes:
     return buf.getvalue()
 
 
-def _decode(codec: str, data: bytes) -> Any:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _decode(codec: str, path: Path) -> Any:
     if codec == "arrays":
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     if codec == "torch":
         import torch
 
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    return json.loads(data)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    return json.loads(path.read_bytes())
 
 
 def atomic_write(path: Path, data: bytes) -> None:

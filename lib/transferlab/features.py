@@ -255,18 +255,28 @@ def _input_size(model: nn.Module, image_size: int, input_size: int | None) -> in
     return int(size)
 
 
-def postprocess(x: np.ndarray) -> np.ndarray:
-    """L2-normalise along the last axis, then signed square root (float32, a new array).
+def postprocess(x: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+    """L2-normalise along the last axis, then signed square root (float32).
 
-    One copy, then in place: spatial search's patch features of a split are ~300 MB, and
-    the expression `sign(x) * sqrt(abs(x))` held five of them at once (same values).
+    A new array, or `x` itself with `in_place` (a float32 array of one's own). Worked a block
+    of rows at a time: spatial search's patch features of a split are ~300 MB, and the
+    expression `sign(x) * sqrt(abs(x))` held five of them at once. Each row's values are
+    the expression's, bit for bit (every step is within a row).
     """
-    out = np.array(x, dtype=np.float32)
-    out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), np.float32(1e-12))
-    negative = out < 0  # not signbit: -0.0 comes out as 0.0, as sign(x) * ... gave
-    np.sqrt(np.abs(out, out=out), out=out)
-    np.negative(out, out=out, where=negative)
+    if in_place and (not isinstance(x, np.ndarray) or x.dtype != np.float32
+                     or not x.flags.c_contiguous or not x.flags.writeable):
+        raise ValueError("in_place=True needs a writeable, C-contiguous float32 array")
+    out = x if in_place else np.array(x, dtype=np.float32)
+    rows = out.reshape(-1, out.shape[-1])  # a view: C-contiguous
+    for block in (rows[r : r + _ROWS] for r in range(0, len(rows), _ROWS)):
+        block /= np.maximum(np.linalg.norm(block, axis=-1, keepdims=True), np.float32(1e-12))
+        negative = block < 0  # not signbit: -0.0 comes out as 0.0, as sign(x) * ... gave
+        np.sqrt(np.abs(block, out=block), out=block)
+        np.negative(block, out=block, where=negative)
     return out
+
+
+_ROWS = 4096  # rows postprocessed at a time
 
 
 def concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:

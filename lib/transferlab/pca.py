@@ -36,12 +36,20 @@ class PCA:
             raise ValueError(f"dim={dim} must be in 1..{self.dim}")
         return PCA(self.mean, self.components[:dim], self.scale[:dim])
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Rows (last axis) of (N, D) or (N, P, D) projected, float64."""
+    def transform(self, X: np.ndarray, *, overwrite_input: bool = False) -> np.ndarray:
+        """Rows (last axis) of (N, D) or (N, P, D) projected, float64. `overwrite_input`: a
+        float64 `X` of the caller's own is centred in place (a retrieval split's patch rows
+        are ~0.3 GB in float64), not copied."""
         X = np.asarray(X, dtype=np.float64)
         if X.shape[-1] != self.mean.shape[0]:
             raise ValueError(f"X has {X.shape[-1]} features; the PCA was fit on {self.mean.shape[0]}")
-        return ((X - self.mean) @ self.components.T) * self.scale
+        if overwrite_input and X.flags.writeable:
+            X -= self.mean
+        else:
+            X = X - self.mean
+        out = X @ self.components.T
+        out *= self.scale
+        return out
 
 
 def fit_pca(X_fit: np.ndarray, dim: int | None = None, whiten: bool = False) -> PCA:
@@ -58,11 +66,10 @@ def fit_pca(X_fit: np.ndarray, dim: int | None = None, whiten: bool = False) -> 
         raise ValueError(f"X_fit has {n} rows; PCA needs at least 2")
     if dim is not None and not 1 <= dim <= d:
         raise ValueError(f"dim={dim} must be in 1..{d} (the feature dimension) or None")
-    X = X.astype(np.float32)
+    X = X.astype(np.float32, copy=False)  # only read: centred a block at a time
     mean = X.mean(axis=0, dtype=np.float64)
-    Xc = X - mean.astype(np.float32)
     k = min(d, n) if dim is None else min(dim, d, n)
-    lam, vecs = _top_eigh(Xc, k)
+    lam, vecs = _top_eigh(X, mean.astype(np.float32), k)
     keep = lam > _NULL_RTOL * lam[0]
     lam, vecs = lam[keep], vecs[:, keep]
     if whiten:
@@ -92,17 +99,17 @@ def check_rows(X: np.ndarray, name: str) -> np.ndarray:
     return X
 
 
-def _top_eigh(Xc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k eigenpairs (decreasing) of the covariance of centered rows, via the smaller of
-    the covariance (D x D) and the Gram matrix (N x N)."""
-    n, d = Xc.shape
-    if d <= n:  # accumulate in float64, a few thousand rows at a time (memory)
+def _top_eigh(X: np.ndarray, mean: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k eigenpairs (decreasing) of the covariance of the rows of `X` less `mean`, via
+    the smaller of the covariance (D x D) and the Gram matrix (N x N)."""
+    n, d = X.shape
+    if d <= n:  # centred and accumulated in float64 a few thousand rows at a time (memory)
         small = np.zeros((d, d))
         for r in range(0, n, 4096):
-            chunk = Xc[r : r + 4096].astype(np.float64)
+            chunk = (X[r : r + 4096] - mean).astype(np.float64)
             small += chunk.T @ chunk
     else:
-        Xc = Xc.astype(np.float64)
+        Xc = (X - mean).astype(np.float64)
         small = Xc @ Xc.T
     m = small.shape[0]
     lam, U = scipy.linalg.eigh(small, subset_by_index=[m - k, m - 1])

@@ -48,17 +48,28 @@ def fit_whitening(X_fit: np.ndarray, dim: int | None = None, whiten: bool = True
     """
     # Subsampled first: normalising rows commutes with choosing them, and a split's patch
     # features (36,000 rows of 2,048 at 32 px) need not be copied whole.
-    X = fit_rows(check_rows(X_fit, "X_fit"))
-    return fit_pca(l2_normalize(X.astype(np.float32)), dim, whiten=whiten)
+    rows = fit_rows(check_rows(X_fit, "X_fit"))
+    X = rows.astype(np.float32, copy=np.may_share_memory(rows, X_fit))  # a copy of one's own
+    return fit_pca(_l2_in_place(X), dim, whiten=whiten)
 
 
 def embed(X: np.ndarray, whitening: PCA | None) -> np.ndarray:
     """L2 -> PCA-whiten -> L2 on the last axis, float32. `whitening` None: L2 only."""
     X = check_rows(X, "X")
-    out = l2_normalize(X.astype(np.float64))
+    out = _l2_in_place(X.astype(np.float64))
     if whitening is not None:
-        out = l2_normalize(whitening.transform(out))
+        out = _l2_in_place(whitening.transform(out, overwrite_input=True))
     return out.astype(np.float32)
+
+
+def _l2_in_place(X: np.ndarray) -> np.ndarray:
+    """`l2_normalize` on a C-contiguous array of one's own, a block of rows at a time (the
+    norm squares its input into a temporary as large as the block): patch stacks."""
+    rows = X.reshape(-1, X.shape[-1])
+    for r in range(0, len(rows), 4096):
+        block = rows[r : r + 4096]
+        block /= np.maximum(np.linalg.norm(block, axis=-1, keepdims=True), 1e-12)
+    return X
 
 
 def euclidean_distances(query_emb: np.ndarray, db_emb: np.ndarray) -> np.ndarray:

@@ -381,8 +381,7 @@ class Study:
         x = self.cache.get_or_compute(
             "patches", key,
             lambda: {"x": self.backend.patches(rep, task, split, seed, boxes)})["x"]
-        n, p, d = x.shape
-        return features.postprocess(x.reshape(n * p, d)).reshape(n, p, d)
+        return features.postprocess(x, in_place=True)  # the cache's copy, ours alone
 
     # ------------------------------------------------------------------ scoring
 
