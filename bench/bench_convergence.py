@@ -47,7 +47,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[1500, 3000])
     ap.add_argument("--widths", nargs="+", default=["medium", "large"])
     ap.add_argument("--depths", type=int, nargs="+", default=[5])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads outside SGD "
+                    "(training and fine-tuning use compute.train_threads(), 1 by default)")
     args = ap.parse_args()
     compute.configure_threads(args.threads)
     print(f"Source top-1 by training length, {compute.cpu_model()}, "

@@ -52,7 +52,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, nargs="+", default=[12, 60])
     ap.add_argument("--widths", nargs=2, default=["medium", "large"])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads outside SGD "
+                    "(training and fine-tuning use compute.train_threads(), 1 by default)")
     args = ap.parse_args()
     compute.configure_threads(args.threads)
     study = Study("quick", progress=False)

@@ -47,7 +47,8 @@ def main() -> None:
     ap.add_argument("--widths", nargs="+", default=["medium", "large"])
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--steps", type=int, default=None, help="default: the quick profile's")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads outside SGD "
+                    "(training and fine-tuning use compute.train_threads(), 1 by default)")
     args = ap.parse_args()
     compute.configure_threads(args.threads)
     backend = quick_backend(args.steps)

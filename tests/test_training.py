@@ -199,6 +199,36 @@ def test_the_default_thread_count_never_overrides_an_explicit_one(monkeypatch):
         compute.configure_threads(before)
 
 
+def test_a_network_does_not_depend_on_the_thread_count_of_its_process(tmp_path, data):
+    # A serial run computes on all cores, a Dask worker on one: the same run key must give
+    # the same bits on both (oneDNN's reductions differ between 1 and 2 threads).
+    from transferlab import compute
+
+    images, labels = data
+    states = []
+    try:
+        for n in (2, 1):
+            compute.configure_threads(n)
+            states.append(tr.train(NET, FAST, images, labels, data_id={"t": 1},
+                                   cache=Cache(tmp_path / str(n)), progress=False).state)
+            assert torch.get_num_threads() == n  # restored after training
+    finally:
+        compute.configure_threads(1)
+    assert _same(*states)
+
+
+def test_another_training_thread_count_is_its_own_cache_key(monkeypatch):
+    config = (NET, FAST, {"t": 1})
+    default = tr.run_key(*config)
+    monkeypatch.setenv("TRANSFERLAB_TRAIN_THREADS", "1")
+    assert tr.run_key(*config) == default  # the default's keys are as they were
+    monkeypatch.setenv("TRANSFERLAB_TRAIN_THREADS", "2")
+    assert tr.run_key(*config) != default
+    monkeypatch.setenv("TRANSFERLAB_TRAIN_THREADS", "all")
+    with pytest.raises(ValueError, match="TRANSFERLAB_TRAIN_THREADS='all'.*integer >= 1"):
+        tr.run_key(*config)
+
+
 def test_policy_env_names_the_active_policy(monkeypatch):
     from transferlab import compute
 

@@ -76,6 +76,26 @@ def ensure_threads() -> None:
         configure_threads()
 
 
+def train_threads() -> int:
+    """Intra-op threads of every SGD run (training, fine-tuning): $TRANSFERLAB_TRAIN_THREADS, else 1.
+
+    Fixed, not "all cores", because on CPU the reduction order of oneDNN's kernels depends on
+    the thread count: the same fine-tune on 2 threads (a serial run) and on 1 (a Dask worker)
+    moved a task's test score by up to 1.5 points (BENCHMARKS.md, "The whole grid on Dask").
+    One thread is what a Dask worker has, so a network's numbers no longer depend on which
+    path trained it; the serial path gives up ~1.9x on its training for that. Another count
+    is part of the run's cache key (`training_id`), so its networks never mix with these.
+    """
+    env = os.environ.get("TRANSFERLAB_TRAIN_THREADS", "1")
+    try:
+        n = int(env)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"TRANSFERLAB_TRAIN_THREADS={env!r}: must be an integer >= 1")
+    return n
+
+
 @functools.cache
 def _native_bf16() -> bool:
     import torch
@@ -123,6 +143,13 @@ def autocast_context(policy: str | None = None) -> Iterator[None]:
 def precision_id(policy: str | None = None) -> dict[str, str | bool]:
     """What goes into cache keys so that results of different precisions never mix."""
     return {"precision": _check(policy), "channels_last": use_channels_last()}
+
+
+def training_id() -> dict[str, str | bool | int]:
+    """What goes into the cache keys of SGD runs: the precision policy, and the thread count
+    where it is not the default (keys of default runs stay as they were)."""
+    n = train_threads()
+    return precision_id() | ({"train_threads": n} if n != 1 else {})
 
 
 def policy_env() -> dict[str, str]:

@@ -104,7 +104,7 @@ def finetune(
         "finetune": cfg,
         "data": dict(data_id),
         "extra": extra is not None,
-        "compute": compute.precision_id(),
+        "compute": compute.training_id(),
     }
 
     def run() -> dict[str, Any]:

@@ -198,7 +198,7 @@ def train(
 
 def _run_config(net_cfg: NetConfig, train_cfg: TrainConfig, data_id: Mapping[str, Any]) -> dict:
     return {"net": net_cfg, "train": train_cfg, "data": dict(data_id),
-            "compute": compute.precision_id()}
+            "compute": compute.training_id()}
 
 
 def run_key(net_cfg: NetConfig, train_cfg: TrainConfig, data_id: Mapping[str, Any]) -> str:
@@ -534,19 +534,24 @@ def _fit(
 
 @contextlib.contextmanager
 def deterministic() -> Iterator[None]:
-    """Deterministic algorithms on (warn-only where none exists), restored afterwards."""
+    """Deterministic algorithms on (warn-only where none exists) and the SGD thread count
+    (`compute.train_threads`), both restored afterwards."""
     import torch
+    compute.ensure_threads()  # first, so that it cannot override the count set below later
     before = (torch.are_deterministic_algorithms_enabled(),
               torch.is_deterministic_algorithms_warn_only_enabled(),
-              torch.utils.deterministic.fill_uninitialized_memory)
+              torch.utils.deterministic.fill_uninitialized_memory,
+              torch.get_num_threads())
     torch.use_deterministic_algorithms(True, warn_only=True)
     # NaN-filling every torch.empty is a debugging aid that cost ~10 % of a step here.
     torch.utils.deterministic.fill_uninitialized_memory = False
+    torch.set_num_threads(compute.train_threads())
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
         torch.utils.deterministic.fill_uninitialized_memory = before[2]
+        torch.set_num_threads(before[3])
 
 
 def state_digest(state: Mapping[str, torch.Tensor]) -> str:
