@@ -21,6 +21,8 @@ from transferlab.profiles import get_profile, with_overrides
 from transferlab.study import STANDARD, WorldBackend
 from transferlab.world import load_split
 
+# SGD ignores --threads: it always runs on compute.train_threads() (1 by default).
+THREADS_HELP = "torch threads outside SGD (training and fine-tuning use compute.train_threads())"
 
 def quick_backend(steps: int | None = None) -> WorldBackend:
     """The quick profile's world and networks, trained for `steps` (default: the profile's)."""
@@ -47,8 +49,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[1500, 3000])
     ap.add_argument("--widths", nargs="+", default=["medium", "large"])
     ap.add_argument("--depths", type=int, nargs="+", default=[5])
-    ap.add_argument("--threads", type=int, default=2, help="torch threads outside SGD "
-                    "(training and fine-tuning use compute.train_threads(), 1 by default)")
+    ap.add_argument("--threads", type=int, default=2, help=THREADS_HELP)
     args = ap.parse_args()
     compute.configure_threads(args.threads)
     print(f"Source top-1 by training length, {compute.cpu_model()}, "

@@ -19,6 +19,7 @@ import argparse
 import datetime
 
 import numpy as np
+from bench_convergence import THREADS_HELP  # beside this script
 from transferlab import compute, features, scoring
 from transferlab.claims import NEAR
 from transferlab.study import Study
@@ -52,8 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, nargs="+", default=[12, 60])
     ap.add_argument("--widths", nargs=2, default=["medium", "large"])
-    ap.add_argument("--threads", type=int, default=2, help="torch threads outside SGD "
-                    "(training and fine-tuning use compute.train_threads(), 1 by default)")
+    ap.add_argument("--threads", type=int, default=2, help=THREADS_HELP)
     args = ap.parse_args()
     compute.configure_threads(args.threads)
     study = Study("quick", progress=False)

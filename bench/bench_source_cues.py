@@ -16,7 +16,7 @@ import argparse
 import datetime
 
 import numpy as np
-from bench_convergence import quick_backend  # beside this script
+from bench_convergence import THREADS_HELP, quick_backend  # beside this script
 from transferlab import compute, training
 from transferlab.study import WorldBackend
 from transferlab.world import N_SUB, catalog, load_split
@@ -47,8 +47,7 @@ def main() -> None:
     ap.add_argument("--widths", nargs="+", default=["medium", "large"])
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--steps", type=int, default=None, help="default: the quick profile's")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads outside SGD "
-                    "(training and fine-tuning use compute.train_threads(), 1 by default)")
+    ap.add_argument("--threads", type=int, default=2, help=THREADS_HELP)
     args = ap.parse_args()
     compute.configure_threads(args.threads)
     backend = quick_backend(args.steps)

@@ -76,6 +76,9 @@ def ensure_threads() -> None:
         configure_threads()
 
 
+TRAIN_THREADS = 1  # what a Dask worker has: see train_threads
+
+
 def train_threads() -> int:
     """Intra-op threads of every SGD run (training, fine-tuning): $TRANSFERLAB_TRAIN_THREADS, else 1.
 
@@ -86,14 +89,10 @@ def train_threads() -> int:
     path trained it; the serial path gives up ~1.9x on its training for that. Another count
     is part of the run's cache key (`training_id`), so its networks never mix with these.
     """
-    env = os.environ.get("TRANSFERLAB_TRAIN_THREADS", "1")
-    try:
-        n = int(env)
-    except ValueError:
-        n = 0
-    if n < 1:
+    env = os.environ.get("TRANSFERLAB_TRAIN_THREADS", str(TRAIN_THREADS))
+    if not env.isdigit() or int(env) < 1:
         raise ValueError(f"TRANSFERLAB_TRAIN_THREADS={env!r}: must be an integer >= 1")
-    return n
+    return int(env)
 
 
 @functools.cache
@@ -149,7 +148,7 @@ def training_id() -> dict[str, str | bool | int]:
     """What goes into the cache keys of SGD runs: the precision policy, and the thread count
     where it is not the default (keys of default runs stay as they were)."""
     n = train_threads()
-    return precision_id() | ({"train_threads": n} if n != 1 else {})
+    return precision_id() | ({"train_threads": n} if n != TRAIN_THREADS else {})
 
 
 def policy_env() -> dict[str, str]:
