@@ -7,10 +7,12 @@ Runs `python -m transferlab run --profile P --out <tmp>/out-<phase>` three times
 (--workers N) with a fresh TRANSFERLAB_CACHE, "warm" (--workers N) on the cache "cold"
 filled, then "cold serial" (--workers 0) with another fresh cache. TRANSFERLAB_CACHE_LOG counts what each
 phase computed (a warm run: nothing).
-Memory: the peak RSS of the largest single process of the run (runner or kernel), from
-getrusage(RUSAGE_CHILDREN) in a wrapper process per phase (stdlib; the runner waits for its
-kernels, so their peaks count); plus, if psutil is importable, the peak of the summed RSS of
-the whole process tree, sampled every 0.2 s. Prints a markdown table and writes it to --md.
+Memory: the peak RSS of the largest single process of the run (runner, kernel or worker),
+the larger of getrusage(RUSAGE_CHILDREN) in a wrapper process per phase and, if psutil is
+importable, the largest RSS of one process sampled every 0.2 s (the cache restarts a
+process's peak count at each computation it logs, so the kernel's own peak undercounts);
+plus the peaks of the summed RSS and summed PSS of the whole process tree, sampled alike.
+Prints a markdown table and writes it to --md.
 Other jobs share this machine, so compare phases within one run (the warm/cold ratio).
 """
 
@@ -42,8 +44,9 @@ def _child(result: Path, cmd: list[str]) -> int:
     return rc
 
 
-def _tree_mib(proc) -> tuple[float, float]:
-    """Summed RSS and summed PSS (MiB) of a psutil process and its live descendants.
+def _tree_mib(proc) -> tuple[float, float, float]:
+    """Summed RSS, summed PSS and largest RSS (MiB) of a psutil process and its live
+    descendants.
 
     RSS counts the pages of a shared library once per process that maps it: torch's ~230
     MiB of file-backed pages are counted by every worker. PSS divides each shared page among
@@ -51,7 +54,7 @@ def _tree_mib(proc) -> tuple[float, float]:
     """
     import psutil
 
-    rss = pss = 0
+    rss = pss = largest = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
             info = p.memory_full_info()
@@ -59,7 +62,8 @@ def _tree_mib(proc) -> tuple[float, float]:
             continue
         rss += info.rss
         pss += getattr(info, "pss", info.rss)  # PSS is Linux-only
-    return rss / 2**20, pss / 2**20
+        largest = max(largest, info.rss)
+    return rss / 2**20, pss / 2**20, largest / 2**20
 
 
 def measure(cmd: list[str], env: dict[str, str], result: Path) -> dict:
@@ -67,21 +71,24 @@ def measure(cmd: list[str], env: dict[str, str], result: Path) -> dict:
     wrapper = [sys.executable, __file__, "--child", str(result), "--", *cmd]
     proc = subprocess.Popen(wrapper, env=env, cwd=REPO)
     tree_peak = tree_pss = None
+    largest = 0.0
     try:
         import psutil
 
         handle, tree_peak, tree_pss = psutil.Process(proc.pid), 0.0, 0.0
         while proc.poll() is None:
             try:
-                rss, pss = _tree_mib(handle)
+                rss, pss, one = _tree_mib(handle)
             except psutil.Error:
                 break
             tree_peak, tree_pss = max(tree_peak, rss), max(tree_pss, pss)
+            largest = max(largest, one)
             time.sleep(0.2)
     except ImportError:
         pass
     proc.wait()
     out = json.loads(result.read_text())
+    out["max_process_mib"] = max(out["max_process_mib"], largest)
     out["tree_peak_mib"] = tree_peak
     out["tree_peak_pss_mib"] = tree_pss
     return out
@@ -129,8 +136,9 @@ def table(profile: str, cmd_shown: str, runs: dict[str, dict], per_nb: dict) -> 
         lines.append(f"| {name} | {c[0]:.1f} | {w[0]:.1f} | {c[1]} / {w[1]} |")
     lines.append("")
     lines.append(
-        "Largest process: getrusage(RUSAGE_CHILDREN).ru_maxrss of a wrapper (runner and kernels"
-        " are separate processes; their sum at one instant is the tree column, psutil-sampled)."
+        "Largest process: the larger of getrusage(RUSAGE_CHILDREN).ru_maxrss of a wrapper and"
+        " the largest one-process RSS sampled (runner, kernels and workers are separate"
+        " processes; their sum at one instant is the tree column, psutil-sampled)."
     )
     return "\n".join(lines) + "\n"
 

@@ -1,5 +1,7 @@
 """The one cache: content addressing, atomic checksummed entries, corrupt entries recomputed."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -77,3 +79,34 @@ def test_unknown_codec_names_the_choices(tmp_path):
 def test_no_temporary_files_are_left_behind(tmp_path):
     Cache(tmp_path).store("features", {"k": 1}, {"x": np.zeros(3)})
     assert not list((tmp_path / "features").glob("*.tmp"))
+
+
+def _logged_peaks(log) -> dict[str, float]:
+    return {line.split()[0]: float(line.split()[4]) for line in log.read_text().splitlines()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux resets a peak")
+def test_the_log_gives_each_entry_its_own_peak_memory(tmp_path, monkeypatch):
+    log = tmp_path / "computed.log"
+    monkeypatch.setenv("TRANSFERLAB_CACHE_LOG", str(log))
+    cache = Cache(tmp_path / "cache")
+    mib = 2**20
+
+    def big() -> dict:
+        x = np.ones(400 * mib // 8)  # touched: 400 MiB resident, returned when freed
+        return {"s": np.array([x.sum()])}
+
+    def small() -> dict:
+        return {"s": np.zeros(1)}
+
+    def outer() -> dict:
+        big()  # then an entry inside this one, which must not restart the outer's count
+        return cache.get_or_compute("inner", {"k": 1}, small)
+
+    cache.get_or_compute("big", {"k": 1}, big)
+    cache.get_or_compute("small", {"k": 1}, small)
+    cache.get_or_compute("outer", {"k": 1}, outer)
+    peaks = _logged_peaks(log)
+    # Counted from the process's start, "small" would inherit "big"'s peak.
+    assert peaks["small"] < peaks["big"] - 300
+    assert peaks["outer"] > peaks["small"] + 300

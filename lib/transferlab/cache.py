@@ -14,7 +14,8 @@ runners, or the workers of a Dask cluster): `get_or_compute` holds a lock file p
 (flock, released by the kernel if its holder dies) while it computes, and whoever waited
 for the lock loads what the holder stored. $TRANSFERLAB_CACHE_LOG names a file to which
 each computed entry appends one line: `kind key pid seconds peak_mib` (the computing
-process's peak resident memory so far).
+process's peak resident memory while it computed that entry and any it computed inside;
+on a system without Linux's resettable peak, its peak so far).
 """
 
 from __future__ import annotations
@@ -222,9 +223,10 @@ class Cache:
                 except CorruptEntry:
                     pass
             start = time.perf_counter()
-            value = compute()
-            self.store(kind, config, value, codec)
-        _record(kind, key, time.perf_counter() - start)
+            with _peak_window():
+                value = compute()
+                self.store(kind, config, value, codec)
+                _record(kind, key, time.perf_counter() - start)
         return value
 
 
@@ -238,15 +240,41 @@ def _flock(fh, take: bool) -> None:
 
 def _record(kind: str, key: str, seconds: float) -> None:
     """Append `kind key pid seconds peak_mib` to $TRANSFERLAB_CACHE_LOG: what a run computed,
-    and the computing process's peak resident memory so far (a unit that raised it is one
-    that needed that much)."""
+    and the computing process's peak resident memory while it did (`_peak_window`)."""
     path = os.environ.get("TRANSFERLAB_CACHE_LOG")
     if path:
         with open(path, "a") as fh:  # one short write in append mode: lines do not interleave
             fh.write(f"{kind} {key} {os.getpid()} {seconds:.2f} {_peak_mib():.0f}\n")
 
 
+_computing = 0  # entries this process is computing, one inside another (a thread at a time)
+
+
+@contextlib.contextmanager
+def _peak_window() -> Iterator[None]:
+    """Restart the process's peak-memory count when its outermost computation begins.
+
+    A Dask worker (or a kernel) computes many entries in a row; a peak since the process
+    started would credit each entry with the largest one before it. Linux resets the peak
+    (VmHWM) on writing 5 to /proc/self/clear_refs; elsewhere the peak stays cumulative.
+    """
+    global _computing
+    if _computing == 0:
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+    _computing += 1
+    try:
+        yield
+    finally:
+        _computing -= 1
+
+
 def _peak_mib() -> float:
+    """Peak resident memory (MiB): since the last reset where Linux keeps one, else ever."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB
     try:
         import resource
     except ImportError:  # not on Windows
