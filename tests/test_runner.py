@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -311,3 +312,37 @@ def test_exported_sets_only_what_is_missing_and_restores_it(monkeypatch):
         assert os.environ["TRANSFERLAB_CHANNELS_LAST"] == "1"
     assert "TRANSFERLAB_CHANNELS_LAST" not in os.environ
     assert os.environ["TRANSFERLAB_PRECISION"] == "fp32"
+
+
+_PLAN_SCRIPT = """
+import json, sys
+from transferlab import compute, parallel, runner
+with runner.exported(compute.child_policy_env()):
+    units = runner.study_plan(runner.plan("smoke"))
+    env = parallel.worker_env(parallel.Path("."))
+print(json.dumps(["torch" in sys.modules, len(units.units), env["TRANSFERLAB_PRECISION"]]))
+"""
+
+
+def test_the_runner_plans_without_importing_torch(tmp_path):
+    """The runner holds the scheduler beside the workers for the whole run: this torch build
+    would keep ~550 MiB resident in it. A child interpreter names the precision policy."""
+    from transferlab import compute
+
+    env = {k: v for k, v in os.environ.items() if k not in compute.POLICY_VARS}
+    env["TRANSFERLAB_CACHE"] = str(tmp_path / "cache")
+    done = subprocess.run([sys.executable, "-c", _PLAN_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    torch_imported, n_units, precision = json.loads(done.stdout.splitlines()[-1])
+    assert not torch_imported and n_units > 0
+    assert precision == compute.policy_env()["TRANSFERLAB_PRECISION"]  # what torch says here
+
+
+def test_a_bad_precision_is_named_by_the_policy_child(monkeypatch):
+    from transferlab import compute
+
+    monkeypatch.setenv("TRANSFERLAB_PRECISION", "fp8")
+    monkeypatch.delenv("TRANSFERLAB_CHANNELS_LAST", raising=False)
+    with pytest.raises(ValueError, match="TRANSFERLAB_PRECISION='fp8'.*bf16"):
+        compute.child_policy_env()

@@ -12,16 +12,20 @@ key of trained networks and features.
 
 torch is imported inside the functions that need it: a notebook that only reads the cache
 never pays its import (about 1.2 s). Set $TRANSFERLAB_PRECISION and
-$TRANSFERLAB_CHANNELS_LAST (`policy_env()`, as the runner does for its kernels) and even the
-cache keys are named without it.
+$TRANSFERLAB_CHANNELS_LAST (`policy_env()`, as the runner does for its kernels and workers)
+and even the cache keys are named without it. The runner itself asks a child interpreter
+(`child_policy_env`): this torch build costs a process ~550 MiB resident on import.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import platform
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,6 +163,29 @@ def policy_env() -> dict[str, str]:
     """
     return {"TRANSFERLAB_PRECISION": precision(),
             "TRANSFERLAB_CHANNELS_LAST": "1" if use_channels_last() else "0"}
+
+
+POLICY_VARS = ("TRANSFERLAB_PRECISION", "TRANSFERLAB_CHANNELS_LAST")
+
+
+def child_policy_env() -> dict[str, str]:
+    """`policy_env()`, asked of a child interpreter unless this process's environment fixes it.
+
+    The runner names every cache key of its plan with the policy and hands it to its kernels
+    and workers, but computes nothing itself: importing torch to detect the CPU would keep
+    ~550 MiB resident in it for the whole run (~290 MiB of it its own), beside the workers.
+    """
+    if all(os.environ.get(k) for k in POLICY_VARS):
+        return policy_env()  # read from the environment: no torch
+    lib = str(Path(__file__).resolve().parents[1])  # this transferlab, whatever the child's path
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [lib, os.environ.get(
+        "PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", "import json; from transferlab.compute import "
+                           "policy_env; print(json.dumps(policy_env()))"],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:  # e.g. a bad $TRANSFERLAB_PRECISION: the child's own message
+        raise ValueError(done.stderr.strip().splitlines()[-1].removeprefix("ValueError: "))
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def _check(policy: str | None) -> str:

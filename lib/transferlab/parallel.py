@@ -70,9 +70,13 @@ def cores() -> int:
 
 
 def worker_env(cache_root: Path) -> dict[str, str]:
-    """Environment of local workers: one thread each, the runner's cache."""
+    """Environment of local workers: one thread each, the runner's cache and precision policy
+    (the keys the plan named are the keys they compute)."""
+    from . import compute
+
     return {"TRANSFERLAB_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1", "TRANSFERLAB_CACHE": str(cache_root)}
+            "OPENBLAS_NUM_THREADS": "1", "TRANSFERLAB_CACHE": str(cache_root),
+            **compute.policy_env()}
 
 
 @contextlib.contextmanager

@@ -265,7 +265,7 @@ def plan(
     Each notebook's parameters are validated by its schema, then by the study
     (factors.check_request: task names, levels, data_root); the cache must be writable.
     """
-    from . import factors  # the study's checks import torch: only once the files parse
+    from . import factors  # only once the files parse
     from .study import Unavailable
 
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
@@ -360,8 +360,9 @@ def run_jobs(jobs: Sequence[Job], kernel: str, cwd: Path, at_once: int = 1,
 def exported(env: dict[str, str]) -> Iterator[None]:
     """`env` in os.environ (where not already set) while the block runs: kernels inherit it.
 
-    The runner exports its precision policy so that every kernel names cache keys as the
-    runner's plan did, without importing torch to ask the CPU (compute.policy_env).
+    The runner exports its precision policy so that every kernel and local worker names
+    cache keys as the runner's plan did, without importing torch to ask the CPU
+    (compute.child_policy_env).
     """
     added = {k: v for k, v in env.items() if k not in os.environ}
     os.environ.update(added)
@@ -399,13 +400,13 @@ def run_study(
     stderr = stderr or sys.stderr
     cluster = ClusterConfig(workers, scheduler)
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
-    jobs = plan(profile, only, out, notebooks_dir, params_dir, overrides, stderr)
-    kernel_name = resolve_kernel(kernel)
-    profile_dir = Path(out).resolve() / profile
-    if not cluster.serial:
-        compute_plan(jobs, cluster, progress_bar, stderr)
-    at_once = 1 if cluster.serial else max(1, min(len(jobs), cluster.workers or cores()))
-    with exported(compute.policy_env()):
+    with exported(compute.child_policy_env()):  # for the plan's keys, kernels and workers
+        jobs = plan(profile, only, out, notebooks_dir, params_dir, overrides, stderr)
+        kernel_name = resolve_kernel(kernel)
+        profile_dir = Path(out).resolve() / profile
+        if not cluster.serial:
+            compute_plan(jobs, cluster, progress_bar, stderr)
+        at_once = 1 if cluster.serial else max(1, min(len(jobs), cluster.workers or cores()))
         records = run_jobs(jobs, kernel_name, notebooks_dir.resolve(), at_once, log_output,
                            progress_bar, stderr)
     every = [nb.stem for nb in find_notebooks(notebooks_dir)]
