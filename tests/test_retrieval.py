@@ -111,6 +111,16 @@ def test_embed_is_l2_whiten_l2():
     assert np.array_equal(R.embed(patches, None), unit.astype(np.float32))
 
 
+def test_embed_in_blocks_of_rows_gives_the_bits_of_the_whole(monkeypatch):
+    rng = np.random.default_rng(4)
+    patches = rng.normal(size=(40, 30, 64)).astype(np.float32)
+    w = R.fit_whitening(patches, dim=16)
+    whole = R.embed(patches, w), R.embed(patches, None)
+    monkeypatch.setattr(R, "_EMBED_ROWS", 7)  # blocks that split an image's patch stack
+    assert np.array_equal(R.embed(patches, w), whole[0])
+    assert np.array_equal(R.embed(patches, None), whole[1])
+
+
 def test_whitening_is_fitted_on_train_only_not_queries_or_database():
     rng = np.random.default_rng(3)
     train, db, q = rng.normal(size=(40, 16)), rng.normal(size=(30, 16)), rng.normal(size=(6, 16))

@@ -17,7 +17,10 @@ from .pca import PCA, check_rows, fit_pca, fit_rows
 from .tasks import RetrievalTruth
 
 RETRIEVAL_METRICS = ("retrieval_map", "ns_score")
-_CHUNK_BYTES = 64 * 2**20  # one block of spatial distances (temporaries: ~3x this)
+# One block of spatial distances (temporaries: ~3x this). 16 MiB gives the same bits as 64 and
+# was faster on a quick-profile retrieval split (the block stays in cache), with ~150 MiB less.
+_CHUNK_BYTES = 16 * 2**20
+_EMBED_ROWS = 4096  # rows embedded at a time: float64 temporaries of a block, not of a split
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,21 @@ def fit_whitening(X_fit: np.ndarray, dim: int | None = None, whiten: bool = True
 
 
 def embed(X: np.ndarray, whitening: PCA | None) -> np.ndarray:
-    """L2 -> PCA-whiten -> L2 on the last axis, float32. `whitening` None: L2 only."""
+    """L2 -> PCA-whiten -> L2 on the last axis, float32. `whitening` None: L2 only.
+
+    Computed in float64 a block of rows at a time: each row's result depends on that row
+    alone, and a split's patch rows in float64 would be ~0.3 GB beside their float32 copy.
+    """
     X = check_rows(X, "X")
-    out = _l2_in_place(X.astype(np.float64))
-    if whitening is not None:
-        out = _l2_in_place(whitening.transform(out, overwrite_input=True))
-    return out.astype(np.float32)
+    rows = X.reshape(-1, X.shape[-1])
+    dim = rows.shape[1] if whitening is None else whitening.dim
+    out = np.empty((len(rows), dim), dtype=np.float32)
+    for r in range(0, len(rows), _EMBED_ROWS):
+        block = _l2_in_place(rows[r : r + _EMBED_ROWS].astype(np.float64))
+        if whitening is not None:
+            block = _l2_in_place(whitening.transform(block, overwrite_input=True))
+        out[r : r + _EMBED_ROWS] = block
+    return out.reshape(*X.shape[:-1], dim)
 
 
 def _l2_in_place(X: np.ndarray) -> np.ndarray:
