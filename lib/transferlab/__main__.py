@@ -85,10 +85,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     """Print every unit of the plan (kind, id, cache key, dependencies), then the summary."""
-    from .runner import plan, study_plan
+    from .compute import child_policy_env
+    from .runner import exported, plan, study_plan
 
-    jobs = plan(args.profile, args.only, args.out, args.notebooks, args.params, _overrides(args))
-    units = study_plan(jobs)
+    with exported(child_policy_env()):  # the keys a run names, without torch in this process
+        jobs = plan(args.profile, args.only, args.out, args.notebooks, args.params,
+                    _overrides(args))
+        units = study_plan(jobs)
     for u in units.units.values():
         state = "todo" if u.id in units.pending else "stored" if u.key else "-"
         print(f"{u.kind:<9} {state:<6} {u.id}  key={u.key or '(after training)'}  "
