@@ -256,10 +256,11 @@ def _peak_window() -> Iterator[None]:
 
     A Dask worker (or a kernel) computes many entries in a row; a peak since the process
     started would credit each entry with the largest one before it. Linux resets the peak
-    (VmHWM) on writing 5 to /proc/self/clear_refs; elsewhere the peak stays cumulative.
+    (VmHWM) on writing 5 to /proc/self/clear_refs; elsewhere the peak stays cumulative. Only
+    while the log is on: the reset also hides the earlier peak from getrusage (`time -v`).
     """
     global _computing
-    if _computing == 0:
+    if _computing == 0 and os.environ.get("TRANSFERLAB_CACHE_LOG"):
         with contextlib.suppress(OSError):
             Path("/proc/self/clear_refs").write_text("5")
     _computing += 1
