@@ -164,7 +164,7 @@ def test_cache_not_seen_by_a_worker_is_named(tmp_path):
 def _fails_on_b(unit):
     if unit.id == "b":
         raise RuntimeError("b broke")
-    return unit.id, unit.kind
+    return unit.id, unit.kind, 0.0
 
 
 def test_a_failed_unit_skips_only_what_needs_it(monkeypatch):
@@ -182,3 +182,27 @@ def test_a_failed_unit_skips_only_what_needs_it(monkeypatch):
         failures = parallel.execute(plan, client, progress=False)
     assert len(failures) == 3 and failures[0].startswith("b: RuntimeError: b broke")
     assert sorted(failures[1:]) == ["c: skipped, it needs b", "d: skipped, it needs b"]
+
+
+def _takes_twice_its_estimate(unit):
+    return unit.id, unit.kind, 2 * unit.cost_s
+
+
+def test_the_plan_reports_its_estimated_and_measured_core_minutes(monkeypatch):
+    import io
+
+    from distributed import Client
+    from transferlab.plan import Plan, StudySpec, Unit
+
+    spec = StudySpec("smoke")
+    units = [Unit("a", "world", spec, (), cost_s=60), Unit("b", "network", spec, (), ("a",), cost_s=120),
+             Unit("c", "score", spec, (), ("b",), cost_s=30)]
+    monkeypatch.setattr(parallel, "run_unit", _takes_twice_its_estimate)
+    out = io.StringIO()
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        parallel.execute(Plan({u.id: u for u in units}, {u.id for u in units}), client,
+                         progress=True, stderr=out)
+    report = out.getvalue().split("plan computed")[1].splitlines()[1:]
+    assert [line.split() for line in report] == [
+        ["world", "1", "1.0", "/", "2.0", "(2.00x)"], ["network", "1", "2.0", "/", "4.0", "(2.00x)"],
+        ["score", "1", "0.5", "/", "1.0", "(2.00x)"], ["total", "3", "3.5", "/", "7.0", "(2.00x)"]]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .plan import KINDS, Plan, run_unit
+from .plan import KINDS, Plan, Unit, run_unit
 
 CONNECT_TIMEOUT_S = 5
 # Exceptions of a unit are retried too (a worker short of memory, a flaky shared disk).
@@ -140,7 +140,8 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
     worker idles while one trains them in a row. (Handing Dask the dependencies as futures
     would keep a network on the worker that rendered its images, the others idle.)
     A unit that fails (after its retries) is reported and its dependents are skipped; the
-    notebooks then compute (and report) what is missing.
+    notebooks then compute (and report) what is missing. With `progress`, ends with
+    `cost_report`: what each kind was estimated to cost and what it took.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -160,6 +161,7 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
 
     total = Counter(u.kind for u in todo.values())
     done: Counter = Counter()
+    spent: dict[str, float] = {}  # worker seconds of each unit computed
     failures: list[str] = []
     # The bar advances by each unit's estimated cost, not by one per unit: a network trains
     # for minutes, a score takes a second, so only a weighted bar gives an honest ETA.
@@ -188,6 +190,7 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
                     failures.append(f"{skipped}: skipped, it needs {uid}")
                     finish(skipped)
                 continue
+            spent[uid] = fut.result()[2]
             ready = []
             for dep in dependents.get(uid, ()):
                 if dep in waiting:
@@ -196,7 +199,33 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
                         del waiting[dep]
                         ready.append(dep)
             submit(ready)
+    if progress:
+        print(cost_report([todo[uid] for uid in spent], list(spent.values())),
+              file=stderr or sys.stderr)
     return failures
+
+
+def cost_report(units: list[Unit], seconds: list[float]) -> str:
+    """Per kind: units computed, their estimated and measured core-minutes (worker seconds).
+
+    The estimates weigh the progress bar: where a kind's ratio is far from 1 on a machine,
+    its ETA was off by as much. A unit that computes entries of other kinds inside (a
+    search: features and scores) counts under its own kind, as it is estimated.
+    """
+    est: Counter = Counter()
+    meas: Counter = Counter()
+    n: Counter = Counter()
+    for u, s in zip(units, seconds, strict=True):
+        est[u.kind] += u.cost_s / 60
+        meas[u.kind] += s / 60
+        n[u.kind] += 1
+    lines = ["plan computed (kind, units, worker core-minutes estimated / measured):"]
+    for kind in [k for k in KINDS if n[k]] + ["total"]:
+        e, m = (sum(est.values()), sum(meas.values())) if kind == "total" else (est[kind], meas[kind])
+        count = sum(n.values()) if kind == "total" else n[kind]
+        ratio = f"  ({m / e:.2f}x)" if e else ""
+        lines.append(f"  {kind:<9} {count:>5}  {e:8.1f} / {m:8.1f}{ratio}")
+    return "\n".join(lines)
 
 
 def _descendants(uid: str, dependents: dict[str, list[str]]) -> set[str]:

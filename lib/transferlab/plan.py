@@ -18,6 +18,7 @@ not the plan, decides what is computed: a plan that missed a cell costs time, ne
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
@@ -330,12 +331,19 @@ def _study(spec: StudySpec, cache_root: str) -> Study:
     return spec.build()
 
 
-def run_unit(unit: Unit) -> tuple[str, str]:
-    """Compute one unit through its notebook's Study (and so through the cache).
+def run_unit(unit: Unit) -> tuple[str, str, float]:
+    """Compute one unit through its notebook's Study (and so through the cache); its id, its
+    kind and the seconds it took here (what `parallel.execute` weighs the estimates against).
 
     The units it needs must be done (parallel.execute submits it only then): everything a
     unit reads comes from the cache.
     """
+    start = time.perf_counter()
+    _compute_unit(unit)
+    return unit.id, unit.kind, time.perf_counter() - start
+
+
+def _compute_unit(unit: Unit) -> None:
     study = _study(unit.spec, str(default_root()))
     if unit.kind == "world":
         from .world import load_split
@@ -362,4 +370,3 @@ def run_unit(unit: Unit) -> tuple[str, str]:
             study.cache.get_or_compute("search", config, record, codec="json")
     else:
         study.evaluate(*unit.args)
-    return unit.id, unit.kind
