@@ -36,12 +36,21 @@ STORED = {"world": ("world", "arrays"), "network": ("network", "torch"), "score"
           "search": ("search", "json")}
 # Notebooks that show their source networks' table (factors.network_table).
 NETWORK_TABLES = (P.WorldParams, P.WidthParams, P.DepthParams, P.SourceTaskParams, P.DataSizeParams)
-# Estimates only, from BENCHMARKS.md (one core, bf16): training ~290 GFLOP/s, extraction
-# alike; the world renders ~7,000 images of 32 px a second.
+# A unit's cost model: its arithmetic at one core's benchmarked rate (BENCHMARKS.md, bf16:
+# training ~290 GFLOP/s, extraction alike; the world renders ~7,000 images of 32 px a second),
+# which orders units within a kind and weighs the progress bar ...
 GFLOPS_PER_CORE = 250.0
 RENDER_SECONDS_PER_KPIXEL = 1.4e-4
 PROBE_SECONDS = 0.3
 JITTERS = 12
+# ... times what a unit of its kind measured against that model on a Dask worker of this
+# project's 2-core machine (one thread, beside a busy core), so that kinds weigh what they
+# cost: the cache logs of the cold quick runs C (`041023d`, networks) and D (2026-12-06,
+# the rest). A kernel's data handling, the fine-tune's three rates scored on validation,
+# Table 6's later stages (conv features at three poolings, a fine-tune): what the model
+# leaves out. `parallel.cost_report` prints the measured ratios of any run.
+COST_FACTOR = {"world": 16.0, "network": 2.7, "finetune": 6.0, "features": 4.0, "score": 2.5,
+               "search": 11.0}
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ class Unit:
     args: tuple
     deps: tuple[str, ...] = ()
     key: str | None = None  # cache key, where known before compute
-    cost_s: float = 0.0  # estimated seconds on one core
+    cost_s: float = 0.0  # estimated seconds on one core (a worker's)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "key": self.key, "deps": list(self.deps),
@@ -119,7 +128,9 @@ def build(notebooks: Iterable[tuple[str, Any]], cache: Cache | None = None) -> P
     builder = _Builder()
     for name, params in notebooks:
         builder.notebook(name, params)
-    plan = Plan(builder.units)
+    # Scaled once built: a search's model reads its features unit's modelled cost.
+    plan = Plan({uid: replace(u, cost_s=u.cost_s * COST_FACTOR[u.kind])
+                 for uid, u in builder.units.items()})
     plan.pending = _pending(plan, cache or Cache())
     return plan
 
