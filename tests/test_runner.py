@@ -316,10 +316,11 @@ def test_exported_sets_only_what_is_missing_and_restores_it(monkeypatch):
 
 _PLAN_SCRIPT = """
 import json, sys
+from pathlib import Path
 from transferlab import compute, parallel, runner
 with runner.exported(compute.child_policy_env()):
     units = runner.study_plan(runner.plan("smoke"))
-    env = parallel.worker_env(parallel.Path("."))
+    env = parallel.worker_env(Path("."))
 print(json.dumps(["torch" in sys.modules, len(units.units), env["TRANSFERLAB_PRECISION"]]))
 """
 
