@@ -77,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for dim in args.dims:
         done = subprocess.run([sys.executable, __file__, "--child", str(dim), str(args.pca)],
-                              capture_output=True, text=True, check=True,
+                              capture_output=True, text=True,
                               env=dict(os.environ, OMP_NUM_THREADS="1"))
+        if done.returncode != 0:
+            print(done.stderr, file=sys.stderr)
+            return done.returncode
         r = json.loads(done.stdout.splitlines()[-1])
         rows.append(f"| {dim} | {args.pca} | {r['arrays_mib']:.0f} | {r['peak_mib']:.0f} "
                     f"| {r['peak_mib'] - r['arrays_mib']:.0f} | {r['seconds']:.1f} |")

@@ -81,32 +81,42 @@ def test_no_temporary_files_are_left_behind(tmp_path):
     assert not list((tmp_path / "features").glob("*.tmp"))
 
 
-def _logged_peaks(log) -> dict[str, float]:
-    return {line.split()[0]: float(line.split()[4]) for line in log.read_text().splitlines()}
+def _can_reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
-@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux resets a peak")
+@pytest.mark.skipif(not _can_reset_peak(), reason="Linux restarts a process's peak count")
 def test_the_log_gives_each_entry_its_own_peak_memory(tmp_path, monkeypatch):
     log = tmp_path / "computed.log"
     monkeypatch.setenv("TRANSFERLAB_CACHE_LOG", str(log))
     cache = Cache(tmp_path / "cache")
-    mib = 2**20
 
     def big() -> dict:
-        x = np.ones(400 * mib // 8)  # touched: 400 MiB resident, returned when freed
+        x = np.ones(400 * 2**20 // 8)  # touched: 400 MiB resident, returned when freed
         return {"s": np.array([x.sum()])}
 
     def small() -> dict:
         return {"s": np.zeros(1)}
 
-    def outer() -> dict:
-        big()  # then an entry inside this one, which must not restart the outer's count
-        return cache.get_or_compute("inner", {"k": 1}, small)
+    def big_then_small_inside() -> dict:
+        big()
+        return cache.get_or_compute("small_inside", {"k": 1}, small)
+
+    def big_inside() -> dict:
+        return cache.get_or_compute("big_inside", {"k": 1}, big)
 
     cache.get_or_compute("big", {"k": 1}, big)
     cache.get_or_compute("small", {"k": 1}, small)
-    cache.get_or_compute("outer", {"k": 1}, outer)
-    peaks = _logged_peaks(log)
-    # Counted from the process's start, "small" would inherit "big"'s peak.
+    cache.get_or_compute("outer", {"k": 1}, big_then_small_inside)
+    cache.get_or_compute("around_big", {"k": 1}, big_inside)
+    peaks = {line.split()[0]: float(line.split()[4]) for line in log.read_text().splitlines()}
+    # Counted from the process's start, "small" would inherit "big"'s peak; an entry inside
+    # another, the outer's peak before it; an entry around another, none of the inner's.
     assert peaks["small"] < peaks["big"] - 300
+    assert peaks["small_inside"] < peaks["outer"] - 300
     assert peaks["outer"] > peaks["small"] + 300
+    assert peaks["around_big"] >= peaks["big_inside"] > peaks["small"] + 300

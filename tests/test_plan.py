@@ -32,6 +32,14 @@ def test_plan_of_every_notebook_counts_units_per_kind(tmp_path, monkeypatch):
     text = units.summary()
     assert text.splitlines()[0].split()[:4] == ["kind", "units", "stored", "to"]
     assert all(k in text for k in plan.KINDS)
+    # Each kind scaled once by what it measured; a search's model reads its standard
+    # features' unscaled model (scaled twice, it would weigh 4x more).
+    search = next(u for u in units.units.values() if u.kind == "search")
+    features = units.units[next(d for u in units.units.values() if u.id in search.deps
+                                for d in u.deps if d.startswith("features:objects/medium/d5/fc6/p1/"))]
+    retrieval = 4 if Study("smoke").task_spec(search.args[0]).kind == "retrieval" else 1
+    model = features.cost_s / plan.COST_FACTOR["features"] * retrieval + 15 * plan.PROBE_SECONDS
+    assert search.cost_s == pytest.approx(plan.COST_FACTOR["search"] * model)
 
 
 def test_early_stopping_levels_from_the_profile_match_the_trained_network(tmp_path, one_thread):

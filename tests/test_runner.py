@@ -325,12 +325,14 @@ print(json.dumps(["torch" in sys.modules, len(units.units), env["TRANSFERLAB_PRE
 """
 
 
-def test_the_runner_plans_without_importing_torch(tmp_path):
+def test_the_runner_plans_without_importing_torch(tmp_path, monkeypatch):
     """The runner holds the scheduler beside the workers for the whole run: this torch build
     would keep ~550 MiB resident in it. A child interpreter names the precision policy."""
     from transferlab import compute
 
-    env = {k: v for k, v in os.environ.items() if k not in compute.POLICY_VARS}
+    for var in compute.POLICY_VARS:  # the policy torch detects, in the child and here
+        monkeypatch.delenv(var, raising=False)
+    env = dict(os.environ)
     env["TRANSFERLAB_CACHE"] = str(tmp_path / "cache")
     done = subprocess.run([sys.executable, "-c", _PLAN_SCRIPT], env=env,
                           capture_output=True, text=True, timeout=300)

@@ -88,7 +88,7 @@ def _plan(args: argparse.Namespace) -> int:
     from .compute import child_policy_env
     from .runner import exported, plan, study_plan
 
-    with exported(child_policy_env()):  # the keys a run names, without torch in this process
+    with exported(child_policy_env()):  # the keys a run names; torch stays in the child
         jobs = plan(args.profile, args.only, args.out, args.notebooks, args.params,
                     _overrides(args))
         units = study_plan(jobs)

@@ -14,7 +14,7 @@ runners, or the workers of a Dask cluster): `get_or_compute` holds a lock file p
 (flock, released by the kernel if its holder dies) while it computes, and whoever waited
 for the lock loads what the holder stored. $TRANSFERLAB_CACHE_LOG names a file to which
 each computed entry appends one line: `kind key pid seconds peak_mib` (the computing
-process's peak resident memory while it computed that entry and any it computed inside;
+process's peak resident memory while it computed that entry, entries inside it included;
 on a system without Linux's resettable peak, its peak so far).
 """
 
@@ -223,10 +223,10 @@ class Cache:
                 except CorruptEntry:
                     pass
             start = time.perf_counter()
-            with _peak_window():
+            with _peak_window() as peak:
                 value = compute()
                 self.store(kind, config, value, codec)
-                _record(kind, key, time.perf_counter() - start)
+                _record(kind, key, time.perf_counter() - start, peak())
         return value
 
 
@@ -238,36 +238,46 @@ def _flock(fh, take: bool) -> None:
     fcntl.flock(fh.fileno(), fcntl.LOCK_EX if take else fcntl.LOCK_UN)
 
 
-def _record(kind: str, key: str, seconds: float) -> None:
+def _record(kind: str, key: str, seconds: float, peak_mib: float) -> None:
     """Append `kind key pid seconds peak_mib` to $TRANSFERLAB_CACHE_LOG: what a run computed,
     and the computing process's peak resident memory while it did (`_peak_window`)."""
     path = os.environ.get("TRANSFERLAB_CACHE_LOG")
     if path:
         with open(path, "a") as fh:  # one short write in append mode: lines do not interleave
-            fh.write(f"{kind} {key} {os.getpid()} {seconds:.2f} {_peak_mib():.0f}\n")
+            fh.write(f"{kind} {key} {os.getpid()} {seconds:.2f} {peak_mib:.0f}\n")
 
 
-_computing = 0  # entries this process is computing, one inside another (a thread at a time)
+# Per entry being computed, outermost first: the largest peak seen in it before an entry
+# inside it restarted the count. One stack per process: a worker computes one unit at a
+# time (threads_per_worker=1); concurrent entries in threads would share one count.
+_open_peaks: list[float] = []
 
 
 @contextlib.contextmanager
-def _peak_window() -> Iterator[None]:
-    """Restart the process's peak-memory count when its outermost computation begins.
+def _peak_window() -> Iterator[Callable[[], float]]:
+    """Yields what gives the process's peak memory since this entry began.
 
-    A Dask worker (or a kernel) computes many entries in a row; a peak since the process
-    started would credit each entry with the largest one before it. Linux resets the peak
-    (VmHWM) on writing 5 to /proc/self/clear_refs; elsewhere the peak stays cumulative. Only
-    while the log is on: the reset also hides the earlier peak from getrusage (`time -v`).
+    A Dask worker (or a kernel) computes many entries in a row, some inside others (a score
+    computes its features, which train their network); a peak since the process started
+    would credit each with the largest one before it. Linux restarts the count (VmHWM) on
+    writing 5 to /proc/self/clear_refs: each entry restarts it and hands the peak it had
+    seen to the entry around it. Elsewhere the peak stays cumulative. Only while the log is
+    on: a restart also hides the earlier peak from getrusage (`time -v`).
     """
-    global _computing
-    if _computing == 0 and os.environ.get("TRANSFERLAB_CACHE_LOG"):
-        with contextlib.suppress(OSError):
-            Path("/proc/self/clear_refs").write_text("5")
-    _computing += 1
+    if not os.environ.get("TRANSFERLAB_CACHE_LOG"):
+        yield _peak_mib
+        return
+    if _open_peaks:
+        _open_peaks[-1] = max(_open_peaks[-1], _peak_mib())
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    _open_peaks.append(0.0)
     try:
-        yield
+        yield lambda: max(_open_peaks[-1], _peak_mib())
     finally:
-        _computing -= 1
+        own = max(_open_peaks.pop(), _peak_mib())
+        if _open_peaks:
+            _open_peaks[-1] = max(_open_peaks[-1], own)
 
 
 def _peak_mib() -> float:

@@ -180,11 +180,17 @@ def child_policy_env() -> dict[str, str]:
     lib = str(Path(__file__).resolve().parents[1])  # this transferlab, whatever the child's path
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [lib, os.environ.get(
         "PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", "import json; from transferlab.compute import "
-                           "policy_env; print(json.dumps(policy_env()))"],
-                          env=env, capture_output=True, text=True)
-    if done.returncode != 0:  # e.g. a bad $TRANSFERLAB_PRECISION: the child's own message
-        raise ValueError(done.stderr.strip().splitlines()[-1].removeprefix("ValueError: "))
+    # -P: the working directory does not come first on the child's path (a transferlab/
+    # folder there would shadow this one).
+    done = subprocess.run([sys.executable, "-P", "-c", "import json; from transferlab.compute "
+                           "import policy_env; print(json.dumps(policy_env()))"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    last = (done.stderr.strip().splitlines() or [""])[-1]
+    if done.returncode != 0 and last.startswith("ValueError: "):  # e.g. $TRANSFERLAB_PRECISION
+        raise ValueError(last.removeprefix("ValueError: "))
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"the interpreter asked for the precision policy exited with "
+                           f"{done.returncode}: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.splitlines()[-1])
 
 

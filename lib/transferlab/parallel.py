@@ -71,7 +71,8 @@ def cores() -> int:
 
 def worker_env(cache_root: Path) -> dict[str, str]:
     """Environment of local workers: one thread each, the runner's cache and precision policy
-    (the keys the plan named are the keys they compute)."""
+    (the keys the plan named are the keys they compute; workers started by hand need
+    $TRANSFERLAB_PRECISION and $TRANSFERLAB_CHANNELS_LAST exported alike, README)."""
     from . import compute
 
     return {"TRANSFERLAB_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -183,8 +184,10 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
         for fut in running:
             uid = fut.key
             finish(uid)
-            if fut.status == "error":
-                failures.append(f"{uid}: {type(fut.exception()).__name__}: {fut.exception()}")
+            if fut.status != "finished":  # an error after its retries, or cancelled
+                why = (f"{type(fut.exception()).__name__}: {fut.exception()}"
+                       if fut.status == "error" else fut.status)
+                failures.append(f"{uid}: {why}")
                 for skipped in sorted(_descendants(uid, dependents) & waiting.keys()):
                     del waiting[skipped]
                     failures.append(f"{skipped}: skipped, it needs {uid}")
@@ -210,7 +213,8 @@ def cost_report(units: list[Unit], seconds: list[float]) -> str:
 
     The estimates weigh the progress bar: where a kind's ratio is far from 1 on a machine,
     its ETA was off by as much. A unit that computes entries of other kinds inside (a
-    search: features and scores) counts under its own kind, as it is estimated.
+    search: features and scores) counts under its own kind, as it is estimated; a unit
+    retried after a lost worker counts its last attempt.
     """
     est: Counter = Counter()
     meas: Counter = Counter()

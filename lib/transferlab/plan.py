@@ -38,7 +38,7 @@ STORED = {"world": ("world", "arrays"), "network": ("network", "torch"), "score"
 NETWORK_TABLES = (P.WorldParams, P.WidthParams, P.DepthParams, P.SourceTaskParams, P.DataSizeParams)
 # A unit's cost model: its arithmetic at one core's benchmarked rate (BENCHMARKS.md, bf16:
 # training ~290 GFLOP/s, extraction alike; the world renders ~7,000 images of 32 px a second),
-# which orders units within a kind and weighs the progress bar ...
+# which orders units within a kind ...
 GFLOPS_PER_CORE = 250.0
 RENDER_SECONDS_PER_KPIXEL = 1.4e-4
 PROBE_SECONDS = 0.3
@@ -48,7 +48,8 @@ JITTERS = 12
 # cost: the cache logs of the cold quick runs C (`041023d`, networks) and D (2026-12-06,
 # the rest). A kernel's data handling, the fine-tune's three rates scored on validation,
 # Table 6's later stages (conv features at three poolings, a fine-tune): what the model
-# leaves out. `parallel.cost_report` prints the measured ratios of any run.
+# leaves out. The scaled cost weighs the progress bar and is the unit's Dask priority (what
+# is ready runs costliest first); `parallel.cost_report` prints the ratios of any run.
 COST_FACTOR = {"world": 16.0, "network": 2.7, "finetune": 6.0, "features": 4.0, "score": 2.5,
                "search": 11.0}
 

@@ -265,7 +265,7 @@ def plan(
     Each notebook's parameters are validated by its schema, then by the study
     (factors.check_request: task names, levels, data_root); the cache must be writable.
     """
-    from . import factors  # only once the files parse
+    from . import factors  # the study and the world: only for a request that parses
     from .study import Unavailable
 
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
