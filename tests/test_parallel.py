@@ -206,3 +206,28 @@ def test_the_plan_reports_its_estimated_and_measured_core_minutes(monkeypatch):
     assert [line.split() for line in report] == [
         ["world", "1", "1.0", "/", "2.0", "(2.00x)"], ["network", "1", "2.0", "/", "4.0", "(2.00x)"],
         ["score", "1", "0.5", "/", "1.0", "(2.00x)"], ["total", "3", "3.5", "/", "7.0", "(2.00x)"]]
+
+
+_STARTED: list[str] = []
+
+
+def _records_its_start(unit):
+    _STARTED.append(unit.id)
+    return unit.id, unit.kind, 0.0
+
+
+def test_units_ready_together_start_costliest_first(monkeypatch):
+    """One idle worker, three networks ready at once: the largest must not wait its turn."""
+    from distributed import Client
+    from transferlab.plan import Plan, StudySpec, Unit
+
+    spec = StudySpec("smoke")
+    units = [Unit("world", "world", spec, (), cost_s=1)] + [
+        Unit(name, "network", spec, (), ("world",), cost_s=cost)
+        for name, cost in (("small", 10), ("large", 50), ("medium", 20))]
+    monkeypatch.setattr(parallel, "run_unit", _records_its_start)
+    _STARTED.clear()
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        parallel.execute(Plan({u.id: u for u in units}, {u.id for u in units}), client,
+                         progress=False)
+    assert _STARTED == ["world", "large", "medium", "small"]
