@@ -158,7 +158,7 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
     def submit(ids: Iterable[str]) -> None:
         # Costliest first, here too: a unit sent to an idle worker starts at once, before the
         # scheduler sees the priorities of those sent after it (the width notebook's four
-        # networks became ready together, and the largest started last, on a busy worker).
+        # networks became ready together, and the largest started last, after two others).
         for uid in sorted(ids, key=lambda u: -todo[u].cost_s):
             running.add(client.submit(run_unit, todo[uid], key=uid, pure=False, retries=RETRIES,
                                       priority=round(todo[uid].cost_s)))
