@@ -22,20 +22,13 @@ import subprocess
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
+from transferlab.cache import peak_mib, restart_peak
 from transferlab.compute import cpu_model
 
 # The quick profile's object-instances split sizes (train: pairs of views; database; queries).
 SPLITS = {"train": 1200, "database": 240, "query": 240}
 PATCHES = 30
-
-
-def _vm(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise OSError(f"no {field} in /proc/self/status")
 
 
 def child(dim: int, pca: int) -> dict:
@@ -54,14 +47,14 @@ def child(dim: int, pca: int) -> dict:
                                 tuple(np.zeros(0, np.int64) for _ in range(pairs)),
                                 np.arange(pairs) * 2)
     config = retrieval.RetrievalConfig(pca_dim=pca, spatial=True)
-    arrays = _vm("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")
+    restart_peak()
+    arrays = peak_mib()  # just restarted: what the process holds now
     start = time.perf_counter()
     dist = retrieval.retrieval_distances(x["train"], x["database"], x["query"], config)
     retrieval.evaluate_retrieval("retrieval_map", dist, test)
     scoring.validation_score(x["train"], validation, config)
     return {"seconds": time.perf_counter() - start, "arrays_mib": arrays,
-            "peak_mib": _vm("VmHWM")}
+            "peak_mib": peak_mib()}
 
 
 def main(argv: list[str] | None = None) -> int:

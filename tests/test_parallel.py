@@ -161,6 +161,24 @@ def test_cache_not_seen_by_a_worker_is_named(tmp_path):
     assert Cache(tmp_path).root == tmp_path
 
 
+def _execute_stubbed(monkeypatch, units: list, run_unit, **kwargs) -> list[str]:
+    """`parallel.execute` of `units` (all pending) on one in-process worker, each unit
+    computed by the stub `run_unit`."""
+    from distributed import Client
+    from transferlab.plan import Plan
+
+    monkeypatch.setattr(parallel, "run_unit", run_unit)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        return parallel.execute(Plan({u.id: u for u in units}, {u.id for u in units}), client,
+                                **kwargs)
+
+
+def _unit(uid: str, kind: str, cost_s: float, *deps: str):
+    from transferlab.plan import StudySpec, Unit
+
+    return Unit(uid, kind, StudySpec("smoke"), (), deps, cost_s=cost_s)
+
+
 def _fails_on_b(unit):
     if unit.id == "b":
         raise RuntimeError("b broke")
@@ -169,17 +187,9 @@ def _fails_on_b(unit):
 
 def test_a_failed_unit_skips_only_what_needs_it(monkeypatch):
     """b fails: c (needs b) and d (needs c) are skipped and named; a and e run and are not."""
-    from distributed import Client
-    from transferlab.plan import Plan, StudySpec, Unit
-
-    spec = StudySpec("smoke")
-    units = [Unit("a", "world", spec, (), cost_s=1), Unit("b", "network", spec, (), ("a",), cost_s=5),
-             Unit("c", "features", spec, (), ("b",), cost_s=2),
-             Unit("d", "score", spec, (), ("c",), cost_s=1), Unit("e", "score", spec, (), ("a",), cost_s=1)]
-    plan = Plan({u.id: u for u in units}, {u.id for u in units})
-    monkeypatch.setattr(parallel, "run_unit", _fails_on_b)
-    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
-        failures = parallel.execute(plan, client, progress=False)
+    units = [_unit("a", "world", 1), _unit("b", "network", 5, "a"), _unit("c", "features", 2, "b"),
+             _unit("d", "score", 1, "c"), _unit("e", "score", 1, "a")]
+    failures = _execute_stubbed(monkeypatch, units, _fails_on_b, progress=False)
     assert len(failures) == 3 and failures[0].startswith("b: RuntimeError: b broke")
     assert sorted(failures[1:]) == ["c: skipped, it needs b", "d: skipped, it needs b"]
 
@@ -191,17 +201,9 @@ def _takes_twice_its_estimate(unit):
 def test_the_plan_reports_its_estimated_and_measured_core_minutes(monkeypatch):
     import io
 
-    from distributed import Client
-    from transferlab.plan import Plan, StudySpec, Unit
-
-    spec = StudySpec("smoke")
-    units = [Unit("a", "world", spec, (), cost_s=60), Unit("b", "network", spec, (), ("a",), cost_s=120),
-             Unit("c", "score", spec, (), ("b",), cost_s=30)]
-    monkeypatch.setattr(parallel, "run_unit", _takes_twice_its_estimate)
+    units = [_unit("a", "world", 60), _unit("b", "network", 120, "a"), _unit("c", "score", 30, "b")]
     out = io.StringIO()
-    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
-        parallel.execute(Plan({u.id: u for u in units}, {u.id for u in units}), client,
-                         progress=True, stderr=out)
+    _execute_stubbed(monkeypatch, units, _takes_twice_its_estimate, progress=True, stderr=out)
     report = out.getvalue().split("plan computed")[1].splitlines()[1:]
     assert [line.split() for line in report] == [
         ["world", "1", "1.0", "/", "2.0", "(2.00x)"], ["network", "1", "2.0", "/", "4.0", "(2.00x)"],
@@ -218,16 +220,9 @@ def _records_its_start(unit):
 
 def test_units_ready_together_start_costliest_first(monkeypatch):
     """One idle worker, three networks ready at once: the largest must not wait its turn."""
-    from distributed import Client
-    from transferlab.plan import Plan, StudySpec, Unit
-
-    spec = StudySpec("smoke")
-    units = [Unit("world", "world", spec, (), cost_s=1)] + [
-        Unit(name, "network", spec, (), ("world",), cost_s=cost)
-        for name, cost in (("small", 10), ("large", 50), ("medium", 20))]
-    monkeypatch.setattr(parallel, "run_unit", _records_its_start)
+    units = [_unit("world", "world", 1)] + [_unit(name, "network", cost, "world")
+                                            for name, cost in (("small", 10), ("large", 50),
+                                                               ("medium", 20))]
     _STARTED.clear()
-    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
-        parallel.execute(Plan({u.id: u for u in units}, {u.id for u in units}), client,
-                         progress=False)
+    _execute_stubbed(monkeypatch, units, _records_its_start, progress=False)
     assert _STARTED == ["world", "large", "medium", "small"]

@@ -226,7 +226,7 @@ class Cache:
             with _peak_window() as peak:
                 value = compute()
                 self.store(kind, config, value, codec)
-                _record(kind, key, time.perf_counter() - start, peak())
+                _record(kind, key, time.perf_counter() - start, peak)
         return value
 
 
@@ -238,13 +238,14 @@ def _flock(fh, take: bool) -> None:
     fcntl.flock(fh.fileno(), fcntl.LOCK_EX if take else fcntl.LOCK_UN)
 
 
-def _record(kind: str, key: str, seconds: float, peak_mib: float) -> None:
+def _record(kind: str, key: str, seconds: float, peak_mib: Callable[[], float]) -> None:
     """Append `kind key pid seconds peak_mib` to $TRANSFERLAB_CACHE_LOG: what a run computed,
-    and the computing process's peak resident memory while it did (`_peak_window`)."""
+    and the computing process's peak resident memory while it did (`_peak_window`; read
+    only when logging)."""
     path = os.environ.get("TRANSFERLAB_CACHE_LOG")
     if path:
         with open(path, "a") as fh:  # one short write in append mode: lines do not interleave
-            fh.write(f"{kind} {key} {os.getpid()} {seconds:.2f} {peak_mib:.0f}\n")
+            fh.write(f"{kind} {key} {os.getpid()} {seconds:.2f} {peak_mib():.0f}\n")
 
 
 # Per entry being computed, outermost first: the largest peak seen in it before an entry
@@ -265,23 +266,29 @@ def _peak_window() -> Iterator[Callable[[], float]]:
     on: a restart also hides the earlier peak from getrusage (`time -v`).
     """
     if not os.environ.get("TRANSFERLAB_CACHE_LOG"):
-        yield _peak_mib
+        yield peak_mib
         return
     if _open_peaks:
-        _open_peaks[-1] = max(_open_peaks[-1], _peak_mib())
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
+        _open_peaks[-1] = max(_open_peaks[-1], peak_mib())
+    restart_peak()
     _open_peaks.append(0.0)
     try:
-        yield lambda: max(_open_peaks[-1], _peak_mib())
+        yield lambda: max(_open_peaks[-1], peak_mib())
     finally:
-        own = max(_open_peaks.pop(), _peak_mib())
+        own = max(_open_peaks.pop(), peak_mib())
         if _open_peaks:
             _open_peaks[-1] = max(_open_peaks[-1], own)
 
 
-def _peak_mib() -> float:
-    """Peak resident memory (MiB): since the last reset where Linux keeps one, else ever."""
+def restart_peak() -> None:
+    """Restart this process's peak-memory count (Linux; elsewhere nothing happens)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory (MiB): since `restart_peak` where Linux keeps
+    the count, else since it started."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PRECISIONS = ("bf16", "fp32")
+POLICY_VARS = ("TRANSFERLAB_PRECISION", "TRANSFERLAB_CHANNELS_LAST")  # what policy_env sets
 
 
 def cpu_model() -> str:
@@ -161,11 +162,7 @@ def policy_env() -> dict[str, str]:
     The runner exports it to its notebook kernels: they name cache keys exactly as this
     process does, without importing torch to detect the CPU.
     """
-    return {"TRANSFERLAB_PRECISION": precision(),
-            "TRANSFERLAB_CHANNELS_LAST": "1" if use_channels_last() else "0"}
-
-
-POLICY_VARS = ("TRANSFERLAB_PRECISION", "TRANSFERLAB_CHANNELS_LAST")
+    return dict(zip(POLICY_VARS, (precision(), "1" if use_channels_last() else "0"), strict=True))
 
 
 def child_policy_env() -> dict[str, str]:

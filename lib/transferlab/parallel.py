@@ -206,12 +206,11 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
                         ready.append(dep)
             submit(ready)
     if progress:
-        print(cost_report([todo[uid] for uid in spent], list(spent.values())),
-              file=stderr or sys.stderr)
+        print(cost_report((todo[uid], s) for uid, s in spent.items()), file=stderr or sys.stderr)
     return failures
 
 
-def cost_report(units: list[Unit], seconds: list[float]) -> str:
+def cost_report(computed: Iterable[tuple[Unit, float]]) -> str:
     """Per kind: units computed, their estimated and measured core-minutes (worker seconds).
 
     The estimates weigh the progress bar: where a kind's ratio is far from 1 on a machine,
@@ -219,19 +218,18 @@ def cost_report(units: list[Unit], seconds: list[float]) -> str:
     search: features and scores) counts under its own kind, as it is estimated; a unit
     retried after a lost worker counts its last attempt.
     """
-    est: Counter = Counter()
-    meas: Counter = Counter()
-    n: Counter = Counter()
-    for u, s in zip(units, seconds, strict=True):
-        est[u.kind] += u.cost_s / 60
-        meas[u.kind] += s / 60
-        n[u.kind] += 1
+    rows: dict[str, list[float]] = {}  # kind -> [units, estimated, measured]
+    for u, seconds in computed:
+        row = rows.setdefault(u.kind, [0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += u.cost_s / 60
+        row[2] += seconds / 60
+    by_kind = [(k, rows[k]) for k in KINDS if k in rows]
+    total = [sum(r[i] for _, r in by_kind) for i in range(3)]
     lines = ["plan computed (kind, units, worker core-minutes estimated / measured):"]
-    for kind in [k for k in KINDS if n[k]] + ["total"]:
-        e, m = (sum(est.values()), sum(meas.values())) if kind == "total" else (est[kind], meas[kind])
-        count = sum(n.values()) if kind == "total" else n[kind]
-        ratio = f"  ({m / e:.2f}x)" if e else ""
-        lines.append(f"  {kind:<9} {count:>5}  {e:8.1f} / {m:8.1f}{ratio}")
+    for kind, (n, est, meas) in [*by_kind, ("total", total)]:
+        ratio = f"  ({meas / est:.2f}x)" if est else ""
+        lines.append(f"  {kind:<9} {n:>5}  {est:8.1f} / {meas:8.1f}{ratio}")
     return "\n".join(lines)
 
 
