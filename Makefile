@@ -36,7 +36,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lib tests bench tools
+	$(VENV)/bin/ruff check lib tests bench tools notebooks
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

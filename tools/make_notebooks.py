@@ -106,8 +106,8 @@ FACTORS = {
         params={"fractions": "[0.125, 0.25, 0.5, 1.0]"}, run="factors.run_data_size(P)",
         extra=["factors.network_table(P)",
                "# Table 5: fine-tuning on breeds, without and with extra images of its classes\n"
-               "table[table.factor == 'extra_data'].pivot_table(index='level', columns='task', "
-               "values=['score', 'ci_low', 'ci_high'])",
+               "table[table.factor == 'extra_data'].pivot_table(\n"
+               "    index='level', columns='task', values=['score', 'ci_low', 'ci_high'])",
                "# The paper's Table 5: VOC07 detection AP (%) of bird, cat, dog, same three levels\n"
                "paper.table5()"]),
 }
@@ -178,8 +178,8 @@ def factor_notebook(name: str, f: dict):
            "*reproduced* when the interval supports the claim, *not reproduced* when it "
            "contradicts it, *inconclusive* otherwise."),
         code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
-        code(f'report.publish(P.output_dir, name="{name}", results={f.get("results", "table")}, '
-             'claims=verdicts, headline=headline);'),
+        code(f'report.publish(P.output_dir, name="{name}", results={f.get("results", "table")},\n'
+             '               claims=verdicts, headline=headline);'),
         md(EXPLORE_TEXT + (" The checkbox shows or hides the paper's numbers."
                            if "paper" in f else "")),
         code(f'explore.explore(table, "{factor}", published=published)'),
@@ -195,7 +195,7 @@ def world_notebook():
            "at chance or at 100 % teaches nothing, so the card checks both."),
         code(parameters({"n_gallery": "8"}), ("parameters",)),
         code('from transferlab.params import check_params\n\nP = check_params("00_world", globals())\nP'),
-        code("from transferlab import factors, worldcard, report\n\n"
+        code("from transferlab import factors, report, worldcard\n\n"
              "study = factors.study_for(P)\ntasks = factors.tasks_for(study, P)\n"
              "headline = worldcard.gallery(study, tasks, P.n_gallery)\nheadline"),
         md("## Class balance\n\nShare of training images per class (or label)."),
