@@ -154,6 +154,23 @@ class _Client:
         return {"tcp://10.0.0.1:1": fn(path), "tcp://10.0.0.2:1": fn(path + ".elsewhere")}
 
 
+def _worker_malloc_env() -> tuple[str | None, str | None]:
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_local_workers_keep_glibc_dynamic_mmap_threshold(tmp_path, monkeypatch):
+    # Dask's default exports MALLOC_TRIM_THRESHOLD_=65536 to its workers, which made every
+    # network train 1.6x slower there than in a plain process (bench/bench_cores.py).
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with parallel.connect(parallel.ClusterConfig(workers=1), tmp_path) as client:
+        seen = list(client.run(_worker_malloc_env).values())
+    assert seen == [(None, "1")]
+    # and the nanny's variables do not stay in the runner for the kernels it starts next
+    assert "OMP_NUM_THREADS" not in os.environ
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
+
+
 def test_cache_not_seen_by_a_worker_is_named(tmp_path):
     with pytest.raises(parallel.CacheNotShared, match=r"\['tcp://10.0.0.2:1'\] cannot read"):
         parallel.check_shared_cache(_Client(), tmp_path)

@@ -69,6 +69,14 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+# What Dask's nanny exports before it spawns a local worker: its default
+# (`distributed.nanny.pre-spawn-environ`) less MALLOC_TRIM_THRESHOLD_=65536. Setting that
+# variable at all turns off glibc's dynamic mmap threshold, so every training step's
+# activation buffers were mapped, faulted in and unmapped again: a network trained 1.6x
+# slower in a worker than in a plain process (bench/bench_cores.py, BENCHMARKS.md).
+PRE_SPAWN_ENV = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+
+
 def worker_env(cache_root: Path) -> dict[str, str]:
     """Environment of local workers: one thread each, the runner's cache and precision policy
     (the keys the plan named are the keys they compute; workers started by hand need
@@ -99,14 +107,28 @@ def connect(config: ClusterConfig, cache_root: Path, stderr: TextIO | None = Non
             check_shared_cache(client, cache_root)
             yield client
         return
+    import dask
+
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO: every connection
-    cluster = LocalCluster(n_workers=config.n_local(), threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                           silence_logs=logging.ERROR, env=worker_env(cache_root))
-    with cluster, Client(cluster) as client:
-        print(f"Dask: {config.n_local()} local workers; dashboard {cluster.dashboard_link}",
-              file=stderr)
-        yield client
+    # The nanny writes its pre-spawn variables into this process's environment too; put back
+    # what was there, so that the notebook kernels started afterwards do not inherit them.
+    before = {k: os.environ.get(k) for k in (*PRE_SPAWN_ENV, "PYTHONHASHSEED")}
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": PRE_SPAWN_ENV}):
+            cluster = LocalCluster(n_workers=config.n_local(), threads_per_worker=1,
+                                   processes=True, host="127.0.0.1",
+                                   dashboard_address="127.0.0.1:0",
+                                   silence_logs=logging.ERROR, env=worker_env(cache_root))
+        with cluster, Client(cluster) as client:
+            print(f"Dask: {config.n_local()} local workers; dashboard "
+                  f"{cluster.dashboard_link}", file=stderr)
+            yield client
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def check_shared_cache(client, cache_root: Path) -> None:
