@@ -76,11 +76,12 @@ def on_dask(n_workers: int, seconds: float, n_images: int, runner: bool) -> list
     import tempfile
 
     from distributed import Client, LocalCluster
-    from transferlab import parallel
+    from transferlab import compute, parallel
 
-    environ = dict(os.environ)  # Dask's nanny writes its pre-spawn variables into ours
+    # Dask's nanny writes its pre-spawn variables into this process's environment too.
+    written = (*parallel.PRE_SPAWN_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        stack.callback(lambda: (os.environ.clear(), os.environ.update(environ)))
+        stack.enter_context(compute.environ_restored(written))
         if runner:
             client = stack.enter_context(
                 parallel.connect(parallel.ClusterConfig(workers=n_workers), Path(tmp)))

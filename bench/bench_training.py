@@ -37,17 +37,10 @@ MODES = (("fp32", "0"), ("fp32", "1"), ("bf16", "0"), ("bf16", "1"))
 
 @contextlib.contextmanager
 def mode(precision: str, channels_last: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in ("TRANSFERLAB_PRECISION", "TRANSFERLAB_CHANNELS_LAST")}
-    os.environ["TRANSFERLAB_PRECISION"] = precision
-    os.environ["TRANSFERLAB_CHANNELS_LAST"] = channels_last
-    try:
+    with compute.environ_restored(("TRANSFERLAB_PRECISION", "TRANSFERLAB_CHANNELS_LAST")):
+        os.environ["TRANSFERLAB_PRECISION"] = precision
+        os.environ["TRANSFERLAB_CHANNELS_LAST"] = channels_last
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def mode_name(precision: str, channels_last: str) -> str:

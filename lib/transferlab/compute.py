@@ -84,6 +84,20 @@ def ensure_threads() -> None:
 TRAIN_THREADS = 1  # what a Dask worker has: see train_threads
 
 
+@contextlib.contextmanager
+def environ_restored(keys) -> Iterator[None]:
+    """The variables `keys` of os.environ as they were (set, changed or absent) after the block."""
+    before = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def train_threads() -> int:
     """Intra-op threads of every SGD run (training, fine-tuning): $TRANSFERLAB_TRAIN_THREADS, else 1.
 

@@ -112,8 +112,9 @@ def connect(config: ClusterConfig, cache_root: Path, stderr: TextIO | None = Non
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO: every connection
     # The nanny writes its pre-spawn variables into this process's environment too; put back
     # what was there, so that the notebook kernels started afterwards do not inherit them.
-    before = {k: os.environ.get(k) for k in (*PRE_SPAWN_ENV, "PYTHONHASHSEED")}
-    try:
+    from . import compute
+
+    with compute.environ_restored((*PRE_SPAWN_ENV, "PYTHONHASHSEED")):
         with dask.config.set({"distributed.nanny.pre-spawn-environ": PRE_SPAWN_ENV}):
             cluster = LocalCluster(n_workers=config.n_local(), threads_per_worker=1,
                                    processes=True, host="127.0.0.1",
@@ -123,12 +124,6 @@ def connect(config: ClusterConfig, cache_root: Path, stderr: TextIO | None = Non
             print(f"Dask: {config.n_local()} local workers; dashboard "
                   f"{cluster.dashboard_link}", file=stderr)
             yield client
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def check_shared_cache(client, cache_root: Path) -> None:

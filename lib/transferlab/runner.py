@@ -364,13 +364,9 @@ def exported(env: dict[str, str]) -> Iterator[None]:
     cache keys as the runner's plan did, without importing torch to ask the CPU
     (compute.child_policy_env).
     """
-    added = {k: v for k, v in env.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
+    with compute.environ_restored(env):
+        os.environ.update({k: v for k, v in env.items() if k not in os.environ})
         yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
 
 
 def run_study(
