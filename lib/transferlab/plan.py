@@ -45,13 +45,16 @@ PROBE_SECONDS = 0.3
 JITTERS = 12
 # ... times what a unit of its kind measured against that model on a Dask worker of this
 # project's 2-core machine (one thread, beside a busy core), so that kinds weigh what they
-# cost: the cache logs of the cold quick runs C (`041023d`, networks) and D (2026-12-06,
-# the rest). A kernel's data handling, the fine-tune's three rates scored on validation,
+# cost. Networks, searches and the world: the cache log of run G (the cold quick profile at
+# `c4cd76e`, 2026-12-06, the first with workers at full speed: measured / modelled 0.69,
+# 0.65 and 0.29 of the factors before, which run C's slowed workers had set); the others from
+# runs C and D (their logs cannot separate a unit's own entries from those a search computes
+# inside it). A kernel's data handling, the fine-tune's three rates scored on validation,
 # Table 6's later stages (conv features at three poolings, a fine-tune): what the model
 # leaves out. The scaled cost weighs the progress bar and is the unit's Dask priority (what
 # is ready runs costliest first); `parallel.cost_report` prints the ratios of any run.
-COST_FACTOR = {"world": 16.0, "network": 2.7, "finetune": 6.0, "features": 4.0, "score": 2.5,
-               "search": 11.0}
+COST_FACTOR = {"world": 4.6, "network": 1.9, "finetune": 6.0, "features": 4.0, "score": 2.5,
+               "search": 7.1}
 
 
 @dataclass(frozen=True)
