@@ -79,9 +79,8 @@ def on_dask(n_workers: int, seconds: float, n_images: int, runner: bool) -> list
     from transferlab import compute, parallel
 
     # Dask's nanny writes its pre-spawn variables into this process's environment too.
-    written = (*parallel.PRE_SPAWN_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        stack.enter_context(compute.environ_restored(written))
+        stack.enter_context(compute.environ_restored(parallel.NANNY_WRITES))
         if runner:
             client = stack.enter_context(
                 parallel.connect(parallel.ClusterConfig(workers=n_workers), Path(tmp)))

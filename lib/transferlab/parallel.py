@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from . import compute
 from .plan import KINDS, Plan, Unit, run_unit
 
 CONNECT_TIMEOUT_S = 5
@@ -75,17 +76,17 @@ def cores() -> int:
 # activation buffers were mapped, faulted in and unmapped again: a network trained 1.6x
 # slower in a worker than in a plain process (bench/bench_cores.py, BENCHMARKS.md).
 PRE_SPAWN_ENV = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+# Every variable a nanny writes into the environment of the process that starts it (its
+# pre-spawn variables, under Dask's default or ours, and the PYTHONHASHSEED it pins).
+NANNY_WRITES = (*PRE_SPAWN_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
 
 
 def worker_env(cache_root: Path) -> dict[str, str]:
     """Environment of local workers: one thread each, the runner's cache and precision policy
     (the keys the plan named are the keys they compute; workers started by hand need
     $TRANSFERLAB_PRECISION and $TRANSFERLAB_CHANNELS_LAST exported alike, README)."""
-    from . import compute
-
-    return {"TRANSFERLAB_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1", "TRANSFERLAB_CACHE": str(cache_root),
-            **compute.policy_env()}
+    return {"TRANSFERLAB_THREADS": "1", **{k: str(v) for k, v in PRE_SPAWN_ENV.items()},
+            "TRANSFERLAB_CACHE": str(cache_root), **compute.policy_env()}
 
 
 @contextlib.contextmanager
@@ -112,9 +113,7 @@ def connect(config: ClusterConfig, cache_root: Path, stderr: TextIO | None = Non
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO: every connection
     # The nanny writes its pre-spawn variables into this process's environment too; put back
     # what was there, so that the notebook kernels started afterwards do not inherit them.
-    from . import compute
-
-    with compute.environ_restored((*PRE_SPAWN_ENV, "PYTHONHASHSEED")):
+    with compute.environ_restored(NANNY_WRITES):
         with dask.config.set({"distributed.nanny.pre-spawn-environ": PRE_SPAWN_ENV}):
             cluster = LocalCluster(n_workers=config.n_local(), threads_per_worker=1,
                                    processes=True, host="127.0.0.1",
