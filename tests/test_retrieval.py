@@ -121,6 +121,25 @@ def test_embed_in_blocks_of_rows_gives_the_bits_of_the_whole(monkeypatch):
     assert np.array_equal(R.embed(patches, None), whole[1])
 
 
+def test_images_picked_by_index_give_the_bits_of_a_copy_of_them(monkeypatch):
+    # The validation score fits and embeds halves of a split by index, never copying them.
+    rng = np.random.default_rng(5)
+    patches = rng.normal(size=(30, 6, 12)).astype(np.float32)
+    images = np.array([7, 2, 2, 19, 0, 11, 25])
+    for max_rows in (1000, 20):  # whole, then evenly subsampled
+        monkeypatch.setattr(pca, "_MAX_FIT_ROWS", max_rows)
+        by_index = R.fit_whitening(patches, dim=5, images=images)
+        copied = R.fit_whitening(patches[images], dim=5)
+        for field in ("mean", "components", "scale"):
+            assert np.array_equal(getattr(by_index, field), getattr(copied, field))
+    monkeypatch.setattr(R, "_EMBED_ROWS", 8)
+    for w in (by_index, None):
+        assert np.array_equal(R.embed(patches, w, images), R.embed(patches[images], w))
+    flat = rng.normal(size=(30, 12))  # (N, D) features: one row per image
+    assert np.array_equal(R.embed(flat, None, images),
+                          R.embed(flat[images], None))
+
+
 def test_whitening_is_fitted_on_train_only_not_queries_or_database():
     rng = np.random.default_rng(3)
     train, db, q = rng.normal(size=(40, 16)), rng.normal(size=(30, 16)), rng.normal(size=(6, 16))

@@ -79,14 +79,28 @@ def fit_pca(X_fit: np.ndarray, dim: int | None = None, whiten: bool = False) -> 
     return PCA(mean=mean, components=vecs.T.copy(), scale=scale)
 
 
-def fit_rows(X: np.ndarray) -> np.ndarray:
+def fit_rows(X: np.ndarray, images: np.ndarray | None = None) -> np.ndarray:
     """The rows a PCA is fitted on: every row of (N, D) or (N, P, D), evenly subsampled to
-    at most 20,000 (a view where no subsampling is needed). Row-wise steps before the fit
-    can run on these rows alone."""
-    X = X.reshape(-1, np.shape(X)[-1])
-    if len(X) > _MAX_FIT_ROWS:
-        X = X[np.linspace(0, len(X) - 1, _MAX_FIT_ROWS).round().astype(int)]
-    return X
+    at most 20,000 (a view where no subsampling is needed). `images`: the rows of these
+    images (indices on the first axis) only, gathered in one copy. Row-wise steps before the
+    fit can run on these rows alone."""
+    flat = X.reshape(-1, np.shape(X)[-1])
+    if images is None:
+        if len(flat) <= _MAX_FIT_ROWS:
+            return flat
+        rows = np.arange(len(flat))
+    else:
+        rows = image_rows(images, len(flat) // len(X))
+    if len(rows) > _MAX_FIT_ROWS:
+        rows = rows[np.linspace(0, len(rows) - 1, _MAX_FIT_ROWS).round().astype(int)]
+    return flat[rows]
+
+
+def image_rows(images: np.ndarray, per_image: int) -> np.ndarray:
+    """Indices of the flattened rows of `images` when each image holds `per_image` rows
+    (its sub-patches), image by image."""
+    images = np.asarray(images, dtype=np.int64)
+    return (images[:, None] * per_image + np.arange(per_image)).ravel()
 
 
 def check_rows(X: np.ndarray, name: str) -> np.ndarray:
@@ -94,7 +108,9 @@ def check_rows(X: np.ndarray, name: str) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim < 2 or X.size == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) or (N, P, D) array; got {X.shape}")
-    if not np.isfinite(X).all():
+    flat = X.reshape(-1, X.shape[-1])
+    # A block of rows at a time: the mask of a split's sub-patch features is ~70 MB at once.
+    if not all(np.isfinite(flat[r : r + 4096]).all() for r in range(0, len(flat), 4096)):
         raise ValueError(f"{name} contains NaN or inf")
     return X
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from . import architecture
+from . import architecture, compute
 from . import params as P
 from .cache import Cache, config_key, default_root
 from .study import FC_LAYERS, STANDARD, TUNED_MODES, Representation, Study
@@ -354,7 +354,10 @@ def run_unit(unit: Unit) -> tuple[str, str, float]:
     unit reads comes from the cache.
     """
     start = time.perf_counter()
-    _compute_unit(unit)
+    try:
+        _compute_unit(unit)
+    finally:
+        compute.release_memory()  # what the unit freed, before the worker's next unit
     return unit.id, unit.kind, time.perf_counter() - start
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import metrics
-from .pca import PCA, check_rows, fit_pca, fit_rows
+from .pca import PCA, check_rows, fit_pca, fit_rows, image_rows
 from .tasks import RetrievalTruth
 
 RETRIEVAL_METRICS = ("retrieval_map", "ns_score")
@@ -43,35 +43,42 @@ def l2_normalize(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(norm, 1e-12)
 
 
-def fit_whitening(X_fit: np.ndarray, dim: int | None = None, whiten: bool = True) -> PCA:
+def fit_whitening(X_fit: np.ndarray, dim: int | None = None, whiten: bool = True,
+                  images: np.ndarray | None = None) -> PCA:
     """PCA (with whitening) of the L2-normalized rows of `X_fit`, (N, D) or (N, P, D).
 
     Fit it on held-out images, never on the queries. `dim` None keeps every non-null
     component (see `pca.fit_pca` for the rank, the eigenvalue floor and subsampling).
+    `images`: fit on these images of `X_fit` only (indices on its first axis).
     """
     # Subsampled first: normalising rows commutes with choosing them, and a split's patch
     # features (36,000 rows of 2,048 at 32 px) need not be copied whole.
-    rows = fit_rows(check_rows(X_fit, "X_fit"))
+    rows = fit_rows(check_rows(X_fit, "X_fit"), images)
     X = rows.astype(np.float32, copy=np.may_share_memory(rows, X_fit))  # a copy of one's own
     return fit_pca(_l2_in_place(X), dim, whiten=whiten)
 
 
-def embed(X: np.ndarray, whitening: PCA | None) -> np.ndarray:
+def embed(X: np.ndarray, whitening: PCA | None, images: np.ndarray | None = None) -> np.ndarray:
     """L2 -> PCA-whiten -> L2 on the last axis, float32. `whitening` None: L2 only.
+    `images`: embed these images of `X` only (indices on its first axis), in that order.
 
     Computed in float64 a block of rows at a time: each row's result depends on that row
     alone, and a split's patch rows in float64 would be ~0.3 GB beside their float32 copy.
     """
     X = check_rows(X, "X")
-    rows = X.reshape(-1, X.shape[-1])
-    dim = rows.shape[1] if whitening is None else whitening.dim
-    out = np.empty((len(rows), dim), dtype=np.float32)
-    for r in range(0, len(rows), _EMBED_ROWS):
-        block = _l2_in_place(rows[r : r + _EMBED_ROWS].astype(np.float64))
+    flat = X.reshape(-1, X.shape[-1])
+    shape = X.shape[:-1] if images is None else (len(images), *X.shape[1:-1])
+    rows = None if images is None else image_rows(images, len(flat) // len(X))
+    n = len(flat) if rows is None else len(rows)
+    dim = flat.shape[1] if whitening is None else whitening.dim
+    out = np.empty((n, dim), dtype=np.float32)
+    for r in range(0, n, _EMBED_ROWS):
+        picked = flat[r : r + _EMBED_ROWS] if rows is None else flat[rows[r : r + _EMBED_ROWS]]
+        block = _l2_in_place(picked.astype(np.float64))
         if whitening is not None:
             block = _l2_in_place(whitening.transform(block, overwrite_input=True))
         out[r : r + _EMBED_ROWS] = block
-    return out.reshape(*X.shape[:-1], dim)
+    return out.reshape(*shape, dim)
 
 
 def _l2_in_place(X: np.ndarray) -> np.ndarray:
@@ -156,14 +163,26 @@ def retrieval_distances(
                 f"{name} must be {'(N, P, D) patch' if config.spatial else '(N, D)'} features "
                 f"with spatial={config.spatial}; got shape {np.shape(arr)}"
             )
+    whitening = whitening_of(train, config)
+    return embedded_distances(embed(query, whitening), embed(database, whitening), config)
+
+
+def whitening_of(train: np.ndarray, config: RetrievalConfig,
+                 images: np.ndarray | None = None) -> PCA | None:
+    """The PCA `config` asks for, fitted on `train` (its `images` only, if given); None
+    where it asks for neither whitening nor reduction (L2 only)."""
     if config.whiten or config.pca_dim is not None:
-        whitening = fit_whitening(train, config.pca_dim, whiten=config.whiten)
-    else:
-        whitening = None
-    q, db = embed(query, whitening), embed(database, whitening)
+        return fit_whitening(train, config.pca_dim, whiten=config.whiten, images=images)
+    return None
+
+
+def embedded_distances(query: np.ndarray, database: np.ndarray,
+                       config: RetrievalConfig) -> np.ndarray:
+    """(Q, N) distances between embeddings (`embed`): image rows, or sub-patch stacks with
+    `config.spatial`."""
     if config.spatial:
-        return spatial_distance(q, db)
-    return euclidean_distances(q, db)
+        return spatial_distance(query, database)
+    return euclidean_distances(query, database)
 
 
 def evaluate_retrieval(metric: str, dist: np.ndarray, truth: RetrievalTruth) -> tuple[float, np.ndarray]:
