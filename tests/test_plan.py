@@ -156,3 +156,30 @@ def test_cluster_config_names_the_bad_parameter(bad):
 
     with pytest.raises(ValueError, match=next(iter(bad))):
         ClusterConfig(**bad)
+
+
+def test_a_unit_hands_its_freed_memory_back_even_when_it_fails(monkeypatch):
+    # A worker runs hundreds of units: what one frees must not stay resident for the next,
+    # a failed one included (Dask retries it on the same worker).
+    released = []
+    monkeypatch.setattr(plan.compute, "release_memory", lambda: released.append(True))
+
+    def fail(unit):
+        raise MemoryError("a unit that fails")
+
+    unit = plan.Unit("u", "scores", plan.StudySpec("smoke"), ())
+    monkeypatch.setattr(plan, "_compute_unit", lambda unit: None)
+    assert plan.run_unit(unit)[:2] == ("u", "scores")
+    monkeypatch.setattr(plan, "_compute_unit", fail)
+    with pytest.raises(MemoryError):
+        plan.run_unit(unit)
+    assert released == [True, True]
+
+
+def test_release_memory_collects_garbage(monkeypatch):
+    import gc
+
+    collected = []
+    monkeypatch.setattr(gc, "collect", lambda *a: collected.append(True) or 0)
+    plan.compute.release_memory()
+    assert collected == [True]
