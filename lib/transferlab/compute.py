@@ -90,14 +90,26 @@ def release_memory() -> None:
     units and glibc keeps what they freed; its resident memory then grows with every unit
     and raises the peak of the one after (the dynamic mmap threshold, left on for speed,
     puts even arrays of tens of MB on the heap)."""
-    import ctypes
-    import ctypes.util
     import gc
 
     gc.collect()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's `malloc_trim`, looked up once (finding libc runs `ldconfig`); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ split only, then applied to every split with `PCA.transform`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,9 @@ import scipy.linalg
 _NULL_RTOL = 1e-10  # eigenvalues below this fraction of the largest are the null space: dropped
 _WHITEN_RTOL = 1e-5  # floor (fraction of the largest) under eigenvalues before 1/sqrt
 _MAX_FIT_ROWS = 20_000  # PCA fit rows beyond this add little and cost memory (N x D floats)
+# Rows worked at a time where a whole array's temporary would be large (a split's sub-patch
+# features). The covariance's accumulation order follows it: changing it changes bits.
+BLOCK_ROWS = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,14 +107,18 @@ def image_rows(images: np.ndarray, per_image: int) -> np.ndarray:
     return (images[:, None] * per_image + np.arange(per_image)).ravel()
 
 
+def row_blocks(rows: np.ndarray) -> Iterator[np.ndarray]:
+    """Views of `BLOCK_ROWS` consecutive rows of a 2-d array, in order."""
+    return (rows[r : r + BLOCK_ROWS] for r in range(0, len(rows), BLOCK_ROWS))
+
+
 def check_rows(X: np.ndarray, name: str) -> np.ndarray:
     """`X` as an array of finite (N, D) or (N, P, D) feature rows, else a ValueError naming it."""
     X = np.asarray(X)
     if X.ndim < 2 or X.size == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) or (N, P, D) array; got {X.shape}")
-    flat = X.reshape(-1, X.shape[-1])
-    # A block of rows at a time: the mask of a split's sub-patch features is ~70 MB at once.
-    if not all(np.isfinite(flat[r : r + 4096]).all() for r in range(0, len(flat), 4096)):
+    flat = X.reshape(-1, X.shape[-1])  # the mask of a whole split's sub-patches is ~70 MB
+    if not all(np.isfinite(block).all() for block in row_blocks(flat)):
         raise ValueError(f"{name} contains NaN or inf")
     return X
 
@@ -121,8 +129,8 @@ def _top_eigh(X: np.ndarray, mean: np.ndarray, k: int) -> tuple[np.ndarray, np.n
     n, d = X.shape
     if d <= n:  # centred and accumulated in float64 a few thousand rows at a time (memory)
         small = np.zeros((d, d))
-        for r in range(0, n, 4096):
-            chunk = (X[r : r + 4096] - mean).astype(np.float64)
+        for block in row_blocks(X):
+            chunk = (block - mean).astype(np.float64)
             small += chunk.T @ chunk
     else:
         Xc = (X - mean).astype(np.float64)

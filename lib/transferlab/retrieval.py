@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import metrics
-from .pca import PCA, check_rows, fit_pca, fit_rows, image_rows
+from .pca import PCA, check_rows, fit_pca, fit_rows, image_rows, row_blocks
 from .tasks import RetrievalTruth
 
 RETRIEVAL_METRICS = ("retrieval_map", "ns_score")
@@ -84,9 +84,7 @@ def embed(X: np.ndarray, whitening: PCA | None, images: np.ndarray | None = None
 def _l2_in_place(X: np.ndarray) -> np.ndarray:
     """`l2_normalize` on a C-contiguous array of one's own, a block of rows at a time (the
     norm squares its input into a temporary as large as the block): patch stacks."""
-    rows = X.reshape(-1, X.shape[-1])
-    for r in range(0, len(rows), 4096):
-        block = rows[r : r + 4096]
+    for block in row_blocks(X.reshape(-1, X.shape[-1])):
         block /= np.maximum(np.linalg.norm(block, axis=-1, keepdims=True), 1e-12)
     return X
 

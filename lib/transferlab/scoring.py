@@ -75,13 +75,16 @@ def validation_score(x: np.ndarray, truth: RetrievalTruth,
     this is a mAP: it only ranks one task's candidate settings against each other.
     """
     own = truth.query_in_db
+
+    def views(pairs: np.ndarray) -> np.ndarray:  # each pair's two images, side by side
+        return np.concatenate([[own[q], truth.positives[q][0]] for q in pairs])
+
     halves = np.array_split(np.arange(len(own)), 2)
     scores = []
     for fit, held in (halves, halves[::-1]):
         # Images picked by index as each step reads them: a copy of a split's sub-patch
         # features per half (~140 MB at 2,048 dimensions) is not needed.
-        fit_images = np.concatenate([[own[q], truth.positives[q][0]] for q in fit])
-        held_images = np.concatenate([[own[q], truth.positives[q][0]] for q in held])
+        fit_images, held_images = views(fit), views(held)
         pairs = RetrievalTruth(tuple(np.array([2 * i + 1]) for i in range(len(held))),
                                tuple(np.zeros(0, np.int64) for _ in held),
                                np.arange(len(held)) * 2)
