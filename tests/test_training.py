@@ -131,6 +131,21 @@ def test_checkpoints_are_log_spaced_and_loadable(tmp_path, data):
         run.model(3)
 
 
+def test_earlier_snapshots_are_read_from_the_cache_not_held(tmp_path, data):
+    images, labels = data
+    cache = Cache(tmp_path)
+    run = tr.train(NET, FAST, images, labels, data_id={"t": 7}, cache=cache, progress=False)
+    stored = torch.load(next((cache.root / "network").glob("*.pt")), weights_only=True)
+    first = min(run.checkpoints)
+    assert _same(run.checkpoints[first], stored["checkpoints"][first])
+    for entry in (cache.root / "network").iterdir():
+        entry.unlink()
+    assert _same(run.checkpoints[run.log["iterations"]], run.state)  # the final one is held
+    assert first in run.checkpoints and len(run.checkpoints) == 4
+    with pytest.raises(RuntimeError, match=f"network {run.key} .* run again"):
+        run.checkpoints[first]
+
+
 def test_training_learns_an_easy_task(tmp_path):
     images, labels = colour_task(384, seed=1)
     test_images, test_labels = colour_task(256, seed=2)

@@ -15,11 +15,12 @@ another count); the key does not include threads.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 
 from . import compute
 from .architecture import NetConfig, crop_size
-from .cache import Cache, atomic_write, config_key
+from .cache import Cache, CorruptEntry, atomic_write, config_key
 
 if TYPE_CHECKING:  # torch is imported where it computes: configs and keys load without it
     import torch
@@ -121,6 +122,36 @@ class TrainingInterrupted(RuntimeError):
     """Raised by the `stop_after_iterations` test hook, as if the process had been killed."""
 
 
+class Snapshots(Mapping[int, StateDict]):
+    """A training run's snapshots by iteration: the final weights held, the earlier ones read
+    from the run's cache entry when asked.
+
+    Only early stopping and training from scratch read earlier snapshots, once per model; a
+    worker that keeps a few networks would otherwise hold eight spare copies of each.
+    """
+
+    def __init__(self, iterations: Sequence[int], final: int, state: StateDict,
+                 read: Callable[[], Mapping[int, StateDict]]) -> None:
+        self._iterations = tuple(sorted({*iterations, final}))
+        self._final, self._state, self._read = final, state, read
+
+    def __getitem__(self, iteration: int) -> StateDict:
+        if iteration == self._final:
+            return self._state
+        if iteration not in self._iterations:
+            raise KeyError(iteration)
+        return self._read()[iteration]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._iterations)
+
+    def __len__(self) -> int:
+        return len(self._iterations)
+
+    def __contains__(self, iteration: object) -> bool:
+        return iteration in self._iterations
+
+
 @dataclass(frozen=True)
 class TrainedNet:
     """Final weights, log-spaced snapshots (iteration -> state, final included) and a log.
@@ -130,7 +161,7 @@ class TrainedNet:
 
     net_cfg: NetConfig
     state: StateDict
-    checkpoints: dict[int, StateDict]
+    checkpoints: Mapping[int, StateDict]
     log: dict[str, Any] = field(default_factory=dict)
     key: str = ""
 
@@ -191,9 +222,22 @@ def train(
 
     payload = cache.get_or_compute("network", key_cfg, run, codec="torch")
     resume_path.unlink(missing_ok=True)
-    checkpoints = {int(k): v for k, v in payload["checkpoints"].items()}
-    checkpoints[int(payload["log"]["iterations"])] = payload["state"]
+    checkpoints = Snapshots([int(k) for k in payload["checkpoints"]],
+                            int(payload["log"]["iterations"]), payload["state"],
+                            functools.partial(_stored_snapshots, cache, key_cfg))
     return TrainedNet(net_cfg, payload["state"], checkpoints, payload["log"], key)
+
+
+def _stored_snapshots(cache: Cache, key_cfg: Mapping[str, Any]) -> dict[int, StateDict]:
+    # Not get_or_compute: a closure that could retrain would keep the source images alive.
+    try:
+        payload = cache.load("network", key_cfg, codec="torch")
+    except (KeyError, CorruptEntry) as err:
+        raise RuntimeError(
+            f"the cache entry of network {config_key('network', key_cfg)} under {cache.root} "
+            f"went missing or corrupt after it was loaded ({err}); run again to retrain it"
+        ) from err
+    return {int(k): v for k, v in payload["checkpoints"].items()}
 
 
 def _run_config(net_cfg: NetConfig, train_cfg: TrainConfig, data_id: Mapping[str, Any]) -> dict:
