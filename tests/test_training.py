@@ -136,8 +136,12 @@ def test_earlier_snapshots_are_read_from_the_cache_not_held(tmp_path, data):
     cache = Cache(tmp_path)
     run = tr.train(NET, FAST, images, labels, data_id={"t": 7}, cache=cache, progress=False)
     stored = torch.load(next((cache.root / "network").glob("*.pt")), weights_only=True)
-    first = min(run.checkpoints)
+    first, middle = sorted(run.checkpoints)[:2]
     assert _same(run.checkpoints[first], stored["checkpoints"][first])
+    assert _same(run.checkpoints[middle], stored["checkpoints"][middle])
+    assert not _same(run.checkpoints[first], run.checkpoints[middle])
+    with pytest.raises(KeyError):
+        run.checkpoints[first + 1000]
     for entry in (cache.root / "network").iterdir():
         entry.unlink()
     assert _same(run.checkpoints[run.log["iterations"]], run.state)  # the final one is held

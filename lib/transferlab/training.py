@@ -127,7 +127,8 @@ class Snapshots(Mapping[int, StateDict]):
     from the run's cache entry when asked.
 
     Only early stopping and training from scratch read earlier snapshots, once per model; a
-    worker that keeps a few networks would otherwise hold eight spare copies of each.
+    worker that keeps a few networks would otherwise hold eight spare copies of each. Each
+    read loads the whole entry (0.2 s for the largest quick network) and returns a new copy.
     """
 
     def __init__(self, iterations: Sequence[int], final: int, state: StateDict,
@@ -151,10 +152,14 @@ class Snapshots(Mapping[int, StateDict]):
     def __contains__(self, iteration: object) -> bool:
         return iteration in self._iterations
 
+    def __repr__(self) -> str:
+        return f"Snapshots({list(self._iterations)}, final={self._final})"
+
 
 @dataclass(frozen=True)
 class TrainedNet:
-    """Final weights, log-spaced snapshots (iteration -> state, final included) and a log.
+    """Final weights, log-spaced snapshots (iteration -> state, final included; the earlier
+    ones read from the cache when asked, see `Snapshots`) and a log.
 
     `key` is the cache key of the training run: a stable id for feature cache keys.
     """
@@ -235,7 +240,8 @@ def _stored_snapshots(cache: Cache, key_cfg: Mapping[str, Any]) -> dict[int, Sta
     except (KeyError, CorruptEntry) as err:
         raise RuntimeError(
             f"the cache entry of network {config_key('network', key_cfg)} under {cache.root} "
-            f"went missing or corrupt after it was loaded ({err}); run again to retrain it"
+            f"went missing or corrupt after it was loaded ({err.args[0] if err.args else err}); "
+            "run again to retrain it"
         ) from err
     return {int(k): v for k, v in payload["checkpoints"].items()}
 
