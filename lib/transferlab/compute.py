@@ -26,7 +26,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PRECISIONS = ("bf16", "fp32")
@@ -99,7 +99,7 @@ def release_memory() -> None:
 
 
 @functools.cache
-def _malloc_trim():
+def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's `malloc_trim`, looked up once (finding libc runs `ldconfig`); None elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
