@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -183,3 +185,27 @@ def test_release_memory_collects_garbage(monkeypatch):
     monkeypatch.setattr(gc, "collect", lambda *a: collected.append(True) or 0)
     plan.compute.release_memory()
     assert collected == [True]
+
+
+_FREEZE_SCRIPT = """
+import gc, weakref
+from transferlab import compute
+compute.freeze_libraries()
+frozen = gc.get_freeze_count()
+class Node: pass
+node = Node(); node.me = node; alive = weakref.ref(node); del node
+compute.freeze_libraries()
+assert gc.get_freeze_count() == frozen, (gc.get_freeze_count(), frozen)
+compute.release_memory()
+assert alive() is None, "a cycle made after the freeze was not collected"
+print(frozen)
+"""
+
+
+def test_a_worker_freezes_its_libraries_once_and_still_collects_what_units_leave():
+    # A worker's full collection after each unit would walk the libraries' ~300,000 objects
+    # every time; they are frozen once, and a cycle made afterwards must still be collected.
+    # In a subprocess: the freeze lasts as long as the process.
+    out = subprocess.run([sys.executable, "-c", _FREEZE_SCRIPT], capture_output=True,
+                         text=True, check=True)
+    assert int(out.stdout) > 100_000

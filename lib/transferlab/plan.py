@@ -353,6 +353,7 @@ def run_unit(unit: Unit) -> tuple[str, str, float]:
     The units it needs must be done (parallel.execute submits it only then): everything a
     unit reads comes from the cache.
     """
+    compute.freeze_libraries()  # once per worker, before its first unit (not timed: not the unit's)
     start = time.perf_counter()
     try:
         _compute_unit(unit)
