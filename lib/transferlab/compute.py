@@ -98,9 +98,10 @@ def release_memory() -> None:
         trim(0)
 
 
-# What a unit computes with: imported before the freeze below, so that the collector skips them.
-UNIT_LIBRARIES = ("torch", "torchvision.models.feature_extraction", "scipy.linalg",
-                  "sklearn.svm", "sklearn.metrics", "sklearn.model_selection", "pandas")
+# What a unit computes with that the library imports only where it computes (numpy, scipy
+# and pandas come with `plan` itself; scikit-learn's SVM brings its metrics and model
+# selection): imported before the freeze below, so that the collector skips them.
+UNIT_LIBRARIES = ("torch", "torchvision.models.feature_extraction", "sklearn.svm")
 
 
 @functools.cache
@@ -109,7 +110,7 @@ def freeze_libraries() -> None:
     cyclic collector's sight (`gc.freeze`); once per process.
 
     A plan's worker makes a full collection after every unit (`release_memory`), and one
-    walks every tracked object: ~300,000 after these imports, 0.17 s, about a tenth of a
+    walks every tracked object: ~300,000 once these are imported, 0.17 s, about a tenth of a
     score unit. The libraries' objects live as long as the process, so walking them finds
     nothing; objects made later (the units' garbage, the networks a worker keeps) are
     collected as before.
