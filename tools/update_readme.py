@@ -1,8 +1,10 @@
 """Fills README.md's results section from a finished batch run (default: reports/quick).
 
-    python tools/update_readme.py [reports/quick] [--commit REV]
+    python tools/update_readme.py [reports/quick] [--commit REV] [--params DIR]
 
-(--commit: the commit the run was made from, when it is not HEAD, e.g. a frozen worktree.)
+(--commit: the commit the run was made from, when it is not HEAD, e.g. a frozen worktree;
+--params: the parameter folder the run was given, if not the profile's own, so that the
+README names every parameter the run set apart from the profile's.)
 
 Writes the verdict of every claim (from claims.csv), the run's date and wall time (from each
 notebook's status.json) and copies one headline figure to docs/, so the README shows numbers
@@ -14,9 +16,11 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+from transferlab import params as params_mod
 from transferlab.compute import cpu_model
 from transferlab.report import format_interval
 
@@ -33,18 +37,40 @@ def commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def section(run: Path, rev: str | None = None) -> str:
+def parameter_changes(run: Path, params_dir: Path) -> list[str]:
+    """`notebook name=value` for each parameter that `params_dir` sets apart from the profile's
+    own parameter files, over the notebooks of `run` (a reports/<profile> folder)."""
+    changes = []
+    for folder in sorted(p.parent for p in run.glob("*/status.json")):
+        given, own = (asdict(params_mod.validate(folder.name, params_mod.load_params(
+            run.name, folder.name, d))) for d in (params_dir, None))
+        changes += [f"{folder.name} {k}={_shown(given[k])}" for k in given if given[k] != own[k]]
+    return changes
+
+
+def _shown(value: object) -> str:
+    """A value as a parameter file writes it: a list as [a, b]."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
+def section(run: Path, rev: str | None = None, params_dir: Path | None = None) -> str:
     claims = pd.read_csv(run / "claims.csv", keep_default_na=False)
     status = [json.loads(p.read_text()) for p in sorted(run.glob("*/status.json"))]
     minutes = sum(s["seconds"] for s in status) / 60
     failed = [s["name"] for s in status if s["status"] != "ok"]
+    changes = parameter_changes(run, params_dir) if params_dir is not None else []
     paper = claims[claims["paper_claim"] != ""]
     counts = paper.verdict.value_counts()
     lines = [
         f"From the last `{run.name}` run ({max(s['finished'] for s in status)[:10]}, commit "
         f"`{rev or commit()}`, {cpu_model()}, {len(status)} notebooks, {minutes:.0f} min of notebook "
         "time; cold and warm timings are in BENCHMARKS.md"
-        + (f"; failed: {', '.join(failed)}" if failed else "") + "). The paper's nine claims: "
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; run with `--params {params_dir}`: {', '.join(changes) or 'the same values'}"
+           if params_dir is not None else "")
+        + "). The paper's nine claims: "
         + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "not reproduced", "inconclusive"))
         + ". Each statistic is fixed in `transferlab.claims`; its 95% interval comes from a "
         "paired bootstrap (the same test images across a task's levels, tasks resampled within "
@@ -73,12 +99,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", type=Path, default=ROOT / "reports" / "quick")
     parser.add_argument("--commit", help="the commit the run was made from (default: HEAD)")
+    parser.add_argument("--params", type=Path,
+                        help="the run's parameter folder, if not the profile's own")
     args = parser.parse_args(argv)
     readme = ROOT / "README.md"
     text = readme.read_text()
     head, rest = text.split(START)
     _, tail = rest.split(END)
-    readme.write_text(f"{head}{START}\n{section(args.run, args.commit)}\n{END}{tail}")
+    readme.write_text(f"{head}{START}\n{section(args.run, args.commit, args.params)}\n{END}{tail}")
     return 0
 
 
