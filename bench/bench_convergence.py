@@ -31,17 +31,17 @@ def quick_backend(steps: int | None = None) -> WorldBackend:
                                                             steps=steps or quick.train.steps)))
 
 
-def measure(steps: int, width: str, depth: int, source: str = "objects") -> dict:
+def measure(steps: int, width: str, depth: int, source: str = "objects", seed: int = 0) -> dict:
     backend = quick_backend(steps)
     rep = replace(STANDARD, width=width, depth=depth)
-    its = backend.checkpoint_iterations(0, rep)
-    test = {it: backend.source_accuracy(source, replace(rep, checkpoint=i))
+    its = backend.checkpoint_iterations(seed, rep)
+    test = {it: backend.source_accuracy(source, replace(rep, checkpoint=i), seed)
             for i, it in enumerate(its) if i >= len(its) - 3}
-    net = backend.network(source, width, depth)
+    net = backend.network(source, width, depth, seed=seed)
     x, y = load_split(source, "train", backend.world, backend.cache)
     train = 100 * training.accuracy(net.model(None), x[::10], y[::10])
     return {"steps": steps, "width": width, "depth": depth, "test": test, "train": train,
-            "seconds": backend.network_log(source, rep)["log"]["seconds"]}
+            "seconds": backend.network_log(source, rep, seed)["log"]["seconds"]}
 
 
 def main() -> None:
@@ -50,16 +50,17 @@ def main() -> None:
     ap.add_argument("--widths", nargs="+", default=["medium", "large"])
     ap.add_argument("--depths", type=int, nargs="+", default=[5])
     ap.add_argument("--threads", type=int, default=2, help=THREADS_HELP)
+    ap.add_argument("--seed", type=int, default=0, help="training seed of every network")
     args = ap.parse_args()
     compute.configure_threads(args.threads)
     print(f"Source top-1 by training length, {compute.cpu_model()}, "
-          f"{datetime.date.today()}\n")
+          f"{datetime.date.today()}, training seed {args.seed}\n")
     print("| steps | width | depth | test top-1 at the last 3 snapshots | train top-1 | s |")
     print("|---|---|---|---|---|---|")
     for steps in args.steps:
         for width in args.widths:
             for depth in args.depths:
-                r = measure(steps, width, depth)
+                r = measure(steps, width, depth, seed=args.seed)
                 snaps = ", ".join(f"{it}: {acc:.1f}" for it, acc in r["test"].items())
                 print(f"| {steps} | {width} | {depth} | {snaps} | {r['train']:.1f} | "
                       f"{r['seconds']:.0f} |", flush=True)
