@@ -23,7 +23,9 @@ ONE_PER_GROUP = ("rooms", "object_attributes", "birds", "interactions", "object_
 # on the plateau of *that* schedule. That criterion alone is weak: the decay flattens any
 # length, so lengths are compared (BENCHMARKS.md, "Across training lengths" and "Twice as
 # long again"). Medium at 32 px: 71.8 % top-1 after 1,500 steps, 78.7 % after 3,000, 83.4 %
-# after 6,000 (train 94.0 %), so the quick profile trains for 6,000. Snapshots for early stopping:
+# after 6,000 (train 94.0 %), 87.3 % after 12,000: still learning, but above the 55-85 % band
+# the issue asks for (the source task is too easy to meet both), so the quick profile trains
+# for 6,000, inside the band. Snapshots for early stopping:
 # fractions; 0 is the random initialisation (the world card's measured distance starts from it).
 # Fine-tuning's learning rates: the default and 2.5x either side, all well below the source's
 # 0.03 ("set to be less than the initial learning rate", section 3.2.3): a near task keeps its
