@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,14 +38,14 @@ def commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def parameter_changes(run: Path, params_dir: Path) -> list[str]:
-    """`notebook name=value` for each parameter that `params_dir` sets apart from the profile's
-    own parameter files, over the notebooks of `run` (a reports/<profile> folder)."""
+def parameter_changes(profile: str, notebooks: Iterable[str], params_dir: Path) -> list[str]:
+    """`notebook name=value` for each parameter that `params_dir` sets apart from the
+    profile's own parameter files (`params/<profile>`), over `notebooks`."""
     changes = []
-    for folder in sorted(p.parent for p in run.glob("*/status.json")):
-        given, own = (asdict(params_mod.validate(folder.name, params_mod.load_params(
-            run.name, folder.name, d))) for d in (params_dir, None))
-        changes += [f"{folder.name} {k}={_shown(given[k])}" for k in given if given[k] != own[k]]
+    for name in notebooks:
+        given, own = (asdict(params_mod.validate(name, params_mod.load_params(profile, name, d)))
+                      for d in (params_dir, None))
+        changes += [f"{name} {k}={_shown(given[k])}" for k in given if given[k] != own[k]]
     return changes
 
 
@@ -60,17 +61,16 @@ def section(run: Path, rev: str | None = None, params_dir: Path | None = None) -
     status = [json.loads(p.read_text()) for p in sorted(run.glob("*/status.json"))]
     minutes = sum(s["seconds"] for s in status) / 60
     failed = [s["name"] for s in status if s["status"] != "ok"]
-    changes = parameter_changes(run, params_dir) if params_dir is not None else []
+    given = "" if params_dir is None else f"; run with `--params {params_dir}`: " + (
+        ", ".join(parameter_changes(run.name, [s["name"] for s in status], params_dir))
+        or "the same values")
     paper = claims[claims["paper_claim"] != ""]
     counts = paper.verdict.value_counts()
     lines = [
         f"From the last `{run.name}` run ({max(s['finished'] for s in status)[:10]}, commit "
         f"`{rev or commit()}`, {cpu_model()}, {len(status)} notebooks, {minutes:.0f} min of notebook "
         "time; cold and warm timings are in BENCHMARKS.md"
-        + (f"; failed: {', '.join(failed)}" if failed else "")
-        + (f"; run with `--params {params_dir}`: {', '.join(changes) or 'the same values'}"
-           if params_dir is not None else "")
-        + "). The paper's nine claims: "
+        + (f"; failed: {', '.join(failed)}" if failed else "") + given + "). The paper's nine claims: "
         + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "not reproduced", "inconclusive"))
         + ". Each statistic is fixed in `transferlab.claims`; its 95% interval comes from a "
         "paired bootstrap (the same test images across a task's levels, tasks resampled within "
