@@ -136,3 +136,15 @@ def test_inserted_layers_start_near_the_identity():
             assert centre.diagonal().mean() > 0.8
         else:
             assert centre.diagonal().abs().mean() < 0.5
+
+
+def test_depth_adds_layers_where_vgg_does():
+    # VGG-16 over AlexNet's three resolutions is (7, 3, 3): a depth adds layers at the two
+    # higher resolutions, never at the 7x7 stage where a few 3x3 layers see the whole image.
+    for depth in DEPTHS:
+        plan = arch.conv_plan(NetConfig(depth=depth))
+        lowest = plan[-1].size
+        assert all(c.size > lowest for c in plan if c.inserted), depth
+        assert sum(c.inserted for c in plan) == depth - 5
+    sizes = [c.size for c in arch.conv_plan(NetConfig(depth=13, input_size=28))]
+    assert [sizes.count(s) for s in (28, 14, 7)] == [7, 3, 3]

@@ -8,8 +8,8 @@ Layout of a depth-5 network (input `input_size` px, e.g. 28 = crop of a 32 px im
 Each `convK` is conv + BatchNorm + ReLU; pooling is a separate child (`pool1`, `pool2`,
 `pool5`) so that a conv layer's representation is its post-ReLU map *before* pooling, as
 Caffe's `convK` blob (in-place ReLU) is. `fc6`/`fc7` are (dropout +) Linear + ReLU, `fc8`
-is dropout + Linear (the logits). Deeper networks insert more 3x3 conv layers into the three
-pooling stages; layers are numbered in order, so depth 13 runs conv1 .. conv13.
+is dropout + Linear (the logits). Deeper networks insert more 3x3 conv layers into the first
+two pooling stages, as VGG does; layers are numbered in order, so depth 13 runs conv1 .. conv13.
 
 Widths follow the paper: each level has about twice the parameters of the one before,
 mostly by halving the number of kernels and the FC7 neurons, with FC6 fixed across widths.
@@ -36,14 +36,19 @@ _WIDTH_TABLE: dict[str, tuple[tuple[int, int, int, int, int], int]] = {
     "large": ((48, 96, 160, 160, 128), 2048),
 }
 
-# Per depth: number of conv layers in each of the three pooling stages. Extra layers go
-# mostly into the low-resolution stages to keep the cost of deep networks bounded.
+# Per depth: number of conv layers in each of the three pooling stages. The paper's 13-conv
+# network is VGG-16, whose layers laid over AlexNet's three resolutions (conv1 at 1/4 of the
+# input, conv2 at 1/8, conv3-5 at 1/16) are (7, 3, 3): every layer it adds sits at the two
+# higher resolutions, 3 to 1; the depths between interpolate. An earlier layout put them
+# mostly into the 7x7 stage, (2, 4, 7), where a few 3x3 layers already see the whole image,
+# to save compute: VGG's layout trains at 0.77x its images/s, and its depth-13 network is
+# the better one on the source (BENCHMARKS.md, "Where depth's inserted layers sit").
 _STAGES: dict[int, tuple[int, int, int]] = {
     5: (1, 1, 3),
-    7: (1, 2, 4),
-    9: (2, 2, 5),
-    11: (2, 3, 6),
-    13: (2, 4, 7),
+    7: (2, 2, 3),
+    9: (4, 2, 3),
+    11: (5, 3, 3),
+    13: (7, 3, 3),
 }
 
 FC6_DEFAULT = 1024

@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 # Bump a kind's number when the code that produces it changes its output.
 # scores 2: bootstrap replicates; scores 3: one scoring path (transferlab.scoring), the
 # classification PCA through pca.fit_pca (eigh, not SVD: equal up to rounding);
-# network 1: identity-initialised inserted layers
-CODE_VERSIONS: dict[str, int] = {"scores": 3, "network": 1}
+# network 1: identity-initialised inserted layers; network 2: a depth's inserted layers laid
+# out as VGG's (architecture._STAGES)
+CODE_VERSIONS: dict[str, int] = {"scores": 3, "network": 2}
 
 CODECS = ("arrays", "torch", "json")
 
