@@ -248,3 +248,26 @@ def test_source_accuracy_is_computed_once_per_snapshot(tmp_path, monkeypatch):
     again = Study("smoke", Cache(tmp_path), progress=False)  # a new process would do the same
     assert again.source_accuracy("objects", STANDARD) == first
     assert again.source_accuracy("objects", replace(STANDARD, checkpoint=0)) == early
+
+
+def test_world_card_describes_the_seeds_it_is_given(tmp_path):
+    """`run --seeds 1` makes a card of seed 1's networks: its scores, its measured distance
+    and the plan's units all follow the notebook's seeds (they were seed 0's whatever the
+    seeds, beside a network table of seed 1)."""
+    from transferlab import factors, worldcard
+    from transferlab.params import check_params
+    from transferlab.study import STANDARD, Study
+
+    params = check_params("00_world", {"profile": "smoke", "tasks": ["rooms"], "seeds": [1]})
+    study = Study("smoke", Cache(tmp_path), progress=False)
+    seeds = factors.seeds_for(study, params)
+    assert seeds == (1,)
+    assert {g.seeds for g in factors.grids(params, study)} == {(1,)}
+    table = worldcard.baselines(study, ("rooms",), seeds)
+    standard = table[table.level == "standard fc6"]
+    assert standard.seed.tolist() == [1]
+    score = study.evaluate(STANDARD, "rooms", 1)["score"]
+    assert standard.score.iloc[0] == score
+    assert score != study.evaluate(STANDARD, "rooms", 0)["score"]  # seeds do differ here
+    distance = worldcard.measured_distance(study, ("rooms",), seeds)
+    assert distance["trained fc6"].iloc[0] == score

@@ -206,7 +206,8 @@ def world_notebook():
            "source, FC6), and on the same network trained from scratch on the task's own training "
            "split (classification tasks). Every task should sit clearly above chance and below "
            "saturation, and transfer should beat both baselines."),
-        code("table = worldcard.baselines(study, tasks)\ncard = worldcard.card(table)\ncard"),
+        code("seeds = factors.seeds_for(study, P)\ntable = worldcard.baselines(study, tasks, seeds)\n"
+             "card = worldcard.card(table)\ncard"),
         code("verdicts = worldcard.world_claims(table)\nverdicts.style.hide(axis='index')"),
         md("## The source networks\n\nThe standard network of each source, trained for a fixed "
            "number of SGD steps chosen to reach its plateau: its steps, training time and top-1 "
@@ -219,7 +220,7 @@ def world_notebook():
            "retrieval. `gain` is the share of the random network's error that source training "
            "removes; the measured distance is 1 - gain. LogME of the trained FC6 on the "
            "training labels is shown beside it (classification tasks only)."),
-        code("distance = worldcard.measured_distance(study, tasks)\n"
+        code("distance = worldcard.measured_distance(study, tasks, seeds)\n"
              "print(f\"Spearman(hand rank, measured distance) = {distance.attrs['spearman']:+.2f}\")\n"
              "distance"),
         code('report.publish(P.output_dir, name="00_world", results=table, claims=verdicts, '

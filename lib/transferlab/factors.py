@@ -61,9 +61,13 @@ class Grid:
         return study.run(self.factor, self.levels, self.tasks, self.seeds)
 
 
+def seeds_for(study: Study, params) -> tuple[int, ...]:
+    """The training seeds a notebook runs: its `seeds` parameter, else the profile's."""
+    return tuple(params.seeds or study.profile.seeds)
+
+
 def _make(study: Study, params, factor: str, levels: Sequence[Level], **kw) -> Grid:
-    seeds = tuple(params.seeds or study.profile.seeds)
-    return Grid(factor, tuple(levels), tasks_for(study, params, **kw), seeds)
+    return Grid(factor, tuple(levels), tasks_for(study, params, **kw), seeds_for(study, params))
 
 
 # ---------------------------------------------------------------- learning factors
@@ -194,7 +198,7 @@ def finetune_choices(params, study: Study | None = None) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     on = replace(STANDARD, layer=params.layer, finetune="target")
     rows = []
-    for seed in params.seeds or study.profile.seeds:
+    for seed in seeds_for(study, params):
         for task in tasks_for(study, params, kinds=("single-label",)):
             chosen = study.tuned(on, task, seed).finetune_lr
             rows += [{"task": task, "seed": seed, "learning rate": lr,
@@ -220,7 +224,7 @@ def _extra_data_grid(study: Study, params) -> Grid:
     base = replace(STANDARD, layer="fc7")
     levels = [Level("standard", 0, base), Level("FT target", 1, replace(base, finetune="target")),
               Level("FT target + extra", 2, replace(base, finetune="target+extra"))]
-    return Grid("extra_data", tuple(levels), ("breeds",), tuple(params.seeds or study.profile.seeds))
+    return Grid("extra_data", tuple(levels), ("breeds",), seeds_for(study, params))
 
 
 # ---------------------------------------------------------------- each notebook's grids
@@ -237,7 +241,7 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
     The `run_*` functions run these grids and the plan (transferlab.plan) computes their
     cells ahead, so the two cannot drift apart. Nothing is computed here except, for early
     stopping without `iterations` (the snapshots' iterations), the network that has them.
-    00_world scores the standard representation of each task (worldcard.baselines, seed 0);
+    00_world scores the standard representation of each task (worldcard.baselines);
     09_optimized: the first stage of Table 6's search (the rest depends on its scores).
     """
     kind = type(params)
@@ -250,14 +254,15 @@ def grids(params, study: Study, iterations: Sequence[int] | None = None) -> list
         classification = tuple(t for t in tasks if study.task_spec(t).kind != "retrieval")
         both = (Level("standard fc6", 2, STANDARD),
                 Level("random init fc6", 4, RANDOM_INIT))
-        out = [Grid("world", both, tasks, (0,))]
+        seeds = seeds_for(study, params)
+        out = [Grid("world", both, tasks, seeds)]
         if classification:
             scratch = Level("scratch fc6", 3, SCRATCH)
-            out.append(Grid("world", (scratch,), classification, (0,)))
+            out.append(Grid("world", (scratch,), classification, seeds))
         return out
     if kind is P.OptimizedParams:
-        seeds = tuple(params.seeds or study.profile.seeds)
-        return [Grid("optimized_search", tuple(first_stage_levels(study, t)), (t,), seeds)
+        return [Grid("optimized_search", tuple(first_stage_levels(study, t)), (t,),
+                     seeds_for(study, params))
                 for t in tasks_for(study, params)]
     if kind is P.FineTuningParams:
         return [_make(study, params, "fine_tuning", fine_tuning_levels(params.layer),
@@ -272,7 +277,7 @@ def _early_stopping_grids(params, study: Study, iterations: Sequence[int] | None
     for layer in params.layers:
         architecture.check_layer(architecture.NetConfig(), layer)
     tasks_for(study, params)  # bad task names fail before training
-    seed = (params.seeds or study.profile.seeds)[0]
+    seed = seeds_for(study, params)[0]
     return [_make(study, params, "early_stopping",
                   early_stopping_levels(study, layer, seed, iterations))
             for layer in params.layers]
@@ -394,7 +399,7 @@ def run_optimized(params, study: Study | None = None) -> pd.DataFrame:
     study = study or study_for(params)
     tasks = tasks_for(study, params)
     rows, searched = [], []
-    for seed in params.seeds or study.profile.seeds:
+    for seed in seeds_for(study, params):
         for task in tasks:
             std, chosen, tables = search(study, task, seed)
             searched += tables
@@ -507,7 +512,7 @@ def network_table(params, study: Study | None = None) -> pd.DataFrame:
     if not study.backend.offers.trains_networks:  # e.g. torchvision's: trained elsewhere
         return pd.DataFrame(columns=["level", "network", "steps", "seconds", "top-1 (%)"])
     rows = []
-    for seed in params.seeds or study.profile.seeds:
+    for seed in seeds_for(study, params):
         for lv in network_levels(params, study):
             rep = lv.rep
             net = study.backend.network_log(rep.source, rep, seed)  # loads no network when warm

@@ -181,7 +181,7 @@ class _Builder:
         study = self.studies.get(spec) or self.studies.setdefault(spec, spec.build())
         real = study.profile.name == "real"
         if type(params) in NETWORK_TABLES and not real:
-            for seed in params.seeds or study.profile.seeds:
+            for seed in factors.seeds_for(study, params):
                 for lv in factors.network_levels(params, study):
                     self.network(spec, study, lv.rep, lv.rep.source, seed)
         for grid in factors.grids(params, study, planned_iterations(study)):
