@@ -314,3 +314,19 @@ def test_no_layer_reads_back_from_csv_as_no_layer(tmp_path):
     table.to_csv(tmp_path / "results.csv", index=False)
     back = results.validate(pd.read_csv(tmp_path / "results.csv"))
     assert back.layer.tolist() == [""]
+
+
+def test_saturation_dimension_is_read_between_the_scored_powers_of_two():
+    """PCA's saturation dimension: the first scored dimension reaching 95 % of the full score
+    overstates a crossing that lies between two powers of two; the interpolated estimate
+    finds it where the straight segment crosses (here 95 at log2 = 4.5, between 16 and 32)."""
+    dims = np.array([4, 8, 16, 32, 64])
+    scores = np.array([[50.0, 70.0, 90.0, 100.0, 100.0],   # crosses 95 halfway from 16 to 32
+                       [96.0, 97.0, 98.0, 99.0, 100.0],    # already there at the smallest
+                       [10.0, 20.0, 30.0, 40.0, 100.0]])   # only the full dimension
+    full = scores[:, -1]
+    grid = claims.saturation_log2(scores, dims, full)
+    between = claims.saturation_log2(scores, dims, full, interpolate=True)
+    np.testing.assert_allclose(grid, [5.0, 2.0, 6.0])
+    np.testing.assert_allclose(between, [4.5, 2.0, 5.0 + 55 / 60])
+    assert np.isnan(claims.saturation_log2(scores[:1], dims, np.array([200.0]))).all()
