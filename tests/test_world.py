@@ -271,3 +271,10 @@ def test_world_card_describes_the_seeds_it_is_given(tmp_path):
     assert score != study.evaluate(STANDARD, "rooms", 0)["score"]  # seeds do differ here
     distance = worldcard.measured_distance(study, ("rooms",), seeds)
     assert distance["trained fc6"].iloc[0] == score
+    # Two seeds: one card row per task, its scores the mean of the seeds'.
+    both = worldcard.baselines(study, ("rooms",), (0, 1))
+    card = worldcard.card(both)
+    assert len(card) == 1
+    assert card["standard fc6"].iloc[0] == round(
+        (score + study.evaluate(STANDARD, "rooms", 0)["score"]) / 2, 2)
+    assert len(worldcard.world_claims(both)) == 3
