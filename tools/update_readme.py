@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from transferlab import params as params_mod
 from transferlab.compute import cpu_model
-from transferlab.report import format_interval
+from transferlab.report import format_interval, read_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -57,7 +57,7 @@ def _shown(value: object) -> str:
 
 
 def section(run: Path, rev: str | None = None, params_dir: Path | None = None) -> str:
-    claims = pd.read_csv(run / "claims.csv", keep_default_na=False)
+    claims = read_claims(run)
     status = [json.loads(p.read_text()) for p in sorted(run.glob("*/status.json"))]
     minutes = sum(s["seconds"] for s in status) / 60
     failed = [s["name"] for s in status if s["status"] != "ok"]

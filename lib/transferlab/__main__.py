@@ -1,4 +1,5 @@
-"""Command line: `python -m transferlab run --profile quick` and `python -m transferlab tasks`."""
+"""Command line: `python -m transferlab run --profile quick`, `python -m transferlab compare
+reports/quick other/quick` and `python -m transferlab tasks`."""
 
 from __future__ import annotations
 
@@ -48,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--plan", action="store_true",
                      help="print the expensive units the notebooks need (with dependencies "
                      "and cache keys) and their estimated cost per kind, then exit")
+
+    compare = sub.add_parser(
+        "compare", help="the verdicts of finished runs side by side (another seed, world or "
+        "machine: is a verdict luck?)")
+    compare.add_argument("runs", nargs="+", metavar="RUN",
+                         help="a run's profile folder (e.g. reports/quick) or its claims.csv; "
+                         "LABEL=RUN names its column (default: the path as given)")
+    compare.add_argument("--markdown", action="store_true", help="print a Markdown table")
 
     tasks = sub.add_parser("tasks", help="list the world's tasks")
     tasks.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -114,6 +123,45 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
+def _print_columns(rows: Sequence[dict]) -> None:
+    """`rows` (dicts with the same keys) as left-aligned columns under a header line."""
+    if rows:
+        cols = list(rows[0])
+        widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+        for row in [dict(zip(cols, cols, strict=True)), *rows]:
+            print("  ".join(str(row[c]).ljust(widths[c]) for c in cols).rstrip())
+
+
+def _labelled(given: str) -> tuple[str, Path]:
+    """LABEL=RUN -> (LABEL, RUN); a bare RUN, or a path that exists '=' and all, labels itself."""
+    label, sep, path = given.partition("=")
+    if not sep or Path(given).exists():
+        return given, Path(given)
+    return label, Path(path)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .report import compare_claims, markdown_table, read_claims
+
+    runs = {}
+    for given in args.runs:
+        label, path = _labelled(given)
+        if label in runs:
+            print(f"error: two runs are labelled {label!r}; name them LABEL=RUN", file=sys.stderr)
+            return 2
+        try:
+            runs[label] = read_claims(path)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    table = compare_claims(runs)
+    if args.markdown:
+        print(markdown_table(table))
+    else:
+        _print_columns(table.to_dict("records"))
+    return 0
+
+
 def _tasks(args: argparse.Namespace) -> int:
     from .world import TASKS  # lazily: the world is heavy and not needed by `run`
 
@@ -122,17 +170,13 @@ def _tasks(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    if rows:
-        cols = list(rows[0])
-        widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-        for row in [dict(zip(cols, cols, strict=True)), *rows]:
-            print("  ".join(str(row[c]).ljust(widths[c]) for c in cols).rstrip())
+    _print_columns(rows)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return {"run": _run, "tasks": _tasks}[args.command](args)
+    return {"run": _run, "compare": _compare, "tasks": _tasks}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -260,6 +260,50 @@ def format_interval(statistic: Any, ci_low: Any, ci_high: Any) -> str:
     if not num(ci_low):
         return num(statistic)
     return f"{num(statistic)} [{num(ci_low)}, {num(ci_high)}]"
+
+
+def read_claims(run: Path) -> pd.DataFrame:
+    """The claims of a finished run: `run` is its profile folder (e.g. reports/quick, whose
+    claims.csv gathers every notebook's) or a claims.csv itself."""
+    path = Path(run)
+    path = path / "claims.csv" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"no claims table at {path}: give a run's profile folder "
+                                "(e.g. reports/quick) or its claims.csv")
+    return validate_claims(pd.read_csv(path, keep_default_na=False))
+
+
+def compare_claims(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The verdicts of several runs side by side: one row per claim, one column per run.
+
+    A claim is named by its paper_claim, or by its text for the world's own checks; a run's
+    cell is its verdict and statistic [95% CI] ("" where the run lacks the claim). `same
+    verdict` says whether every run that has the claim gives it one verdict ("" where only
+    one run has it): whether a verdict survives another seed, world or machine.
+    """
+    cells: dict[str, dict[str, str]] = {}
+    verdicts: dict[str, set[str]] = {}
+    for label, claims in runs.items():
+        for c in validate_claims(claims).itertuples():
+            key = c.paper_claim or f"(world) {c.claim}"
+            interval = format_interval(c.statistic, c.ci_low, c.ci_high)
+            cells.setdefault(key, {})[label] = f"{c.verdict} {interval}".strip()
+            verdicts.setdefault(key, set()).add(c.verdict)
+    rows = []
+    for key, by_run in cells.items():
+        same = "" if len(by_run) < 2 else "yes" if len(verdicts[key]) == 1 else "no"
+        rows.append({"claim": key, **{label: by_run.get(label, "") for label in runs},
+                     "same verdict": same})
+    return pd.DataFrame(rows, columns=["claim", *runs, "same verdict"])
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """`frame` as a Markdown table, its index left out ("|" in a cell escaped)."""
+    def row(values: Sequence[Any]) -> str:
+        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+
+    lines = [row(frame.columns), "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + [row(r) for r in frame.itertuples(index=False)])
 
 
 def _verdict_table(profile_dir: Path, records: Sequence[RunRecord]) -> str:

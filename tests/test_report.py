@@ -1,0 +1,64 @@
+"""Comparing finished runs' claims: the check that a verdict is not luck."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from transferlab.__main__ import main
+from transferlab.report import compare_claims, markdown_table, read_claims
+
+
+def claims(*rows: tuple[str, str, str, float, float, float]) -> pd.DataFrame:
+    cols = ["paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=cols).assign(evidence="...")
+
+
+SEED_0 = claims(("", "no task is solvable from raw pixels", "reproduced", 0.0, None, None),
+                ("width", "wider helps", "inconclusive", -0.38, -4.17, 3.43),
+                ("source_task", "scenes for scenes", "reproduced", 2.52, 0.10, 4.89))
+SEED_1 = claims(("width", "wider helps", "inconclusive", -2.18, -7.65, 3.05),
+                ("source_task", "scenes for scenes", "inconclusive", 0.34, -1.94, 2.10))
+
+
+def test_compare_claims_puts_each_claim_on_one_row_and_says_whether_verdicts_agree():
+    table = compare_claims({"seed 0": SEED_0, "seed 1": SEED_1})
+    assert list(table.columns) == ["claim", "seed 0", "seed 1", "same verdict"]
+    rows = table.set_index("claim")
+    assert rows.loc["width", "seed 0"] == "inconclusive -0.38 [-4.17, +3.43]"
+    assert rows.loc["width", "same verdict"] == "yes"
+    assert rows.loc["source_task", "seed 1"] == "inconclusive +0.34 [-1.94, +2.10]"
+    assert rows.loc["source_task", "same verdict"] == "no"
+    # A claim only one run has: its cell elsewhere is empty and nothing is compared.
+    world = "(world) no task is solvable from raw pixels"
+    assert rows.loc[world, "seed 1"] == "" and rows.loc[world, "same verdict"] == ""
+
+
+def test_markdown_table_escapes_pipes():
+    text = markdown_table(pd.DataFrame({"a": ["x | y"], "b": [1]}))
+    assert text.splitlines() == ["| a | b |", "|---|---|", "| x \\| y | 1 |"]
+
+
+def test_read_claims_takes_a_profile_folder_or_its_csv_and_names_what_is_missing(tmp_path):
+    SEED_0.to_csv(tmp_path / "claims.csv", index=False)
+    assert read_claims(tmp_path).equals(read_claims(tmp_path / "claims.csv"))
+    with pytest.raises(FileNotFoundError, match="no claims table at .*nowhere"):
+        read_claims(tmp_path / "nowhere")
+
+
+def test_compare_command_labels_runs_and_fails_cleanly_on_a_missing_one(tmp_path, capsys):
+    for name, table in (("a", SEED_0), ("b", SEED_1)):
+        (tmp_path / name).mkdir()
+        table.to_csv(tmp_path / name / "claims.csv", index=False)
+    assert main(["compare", f"seed 0={tmp_path / 'a'}", f"seed 1={tmp_path / 'b'}",
+                 "--markdown"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "| claim | seed 0 | seed 1 | same verdict |"
+    assert "| source_task | reproduced +2.52 [+0.10, +4.89] | inconclusive +0.34 [-1.94, +2.10]" \
+        " | no |" in out
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert plain[0].split()[:2] == ["claim", str(tmp_path / "a")]
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
+    assert "no claims table at" in capsys.readouterr().err
+    assert main(["compare", f"x={tmp_path / 'a'}", f"x={tmp_path / 'b'}"]) == 2
+    assert "two runs are labelled 'x'" in capsys.readouterr().err
