@@ -58,6 +58,8 @@ def test_compare_command_labels_runs_and_fails_cleanly_on_a_missing_one(tmp_path
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     plain = capsys.readouterr().out.splitlines()
     assert plain[0].split()[:2] == ["claim", str(tmp_path / "a")]
+    assert plain[-1] == "1 of 2 claims in more than one run have one verdict; differing: " \
+        "source_task"
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
     assert "no claims table at" in capsys.readouterr().err
     assert main(["compare", f"x={tmp_path / 'a'}", f"x={tmp_path / 'b'}"]) == 2

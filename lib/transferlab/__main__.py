@@ -157,8 +157,12 @@ def _compare(args: argparse.Namespace) -> int:
     table = compare_claims(runs)
     if args.markdown:
         print(markdown_table(table))
-    else:
-        _print_columns(table.to_dict("records"))
+        return 0
+    _print_columns(table.to_dict("records"))
+    compared = table[table["same verdict"] != ""]
+    differ = compared.loc[compared["same verdict"] == "no", "claim"].tolist()
+    print(f"\n{len(compared) - len(differ)} of {len(compared)} claims in more than one run have "
+          f"one verdict" + (f"; differing: {', '.join(differ)}" if differ else ""))
     return 0
 
 
