@@ -29,7 +29,7 @@ def test_compare_claims_puts_each_claim_on_one_row_and_says_whether_verdicts_agr
     assert rows.loc["source_task", "seed 1"] == "inconclusive +0.34 [-1.94, +2.10]"
     assert rows.loc["source_task", "same verdict"] == "no"
     # A claim only one run has: its cell elsewhere is empty and nothing is compared.
-    world = "(world) no task is solvable from raw pixels"
+    world = "(world check) no task is solvable from raw pixels"
     assert rows.loc[world, "seed 1"] == "" and rows.loc[world, "same verdict"] == ""
 
 
@@ -38,11 +38,23 @@ def test_markdown_table_escapes_pipes():
     assert text.splitlines() == ["| a | b |", "|---|---|", "| x \\| y | 1 |"]
 
 
-def test_read_claims_takes_a_profile_folder_or_its_csv_and_names_what_is_missing(tmp_path):
+def test_read_claims_keeps_a_world_check_unnamed_and_refuses_what_it_cannot_match(tmp_path):
     SEED_0.to_csv(tmp_path / "claims.csv", index=False)
-    assert read_claims(tmp_path).equals(read_claims(tmp_path / "claims.csv"))
+    table = read_claims(tmp_path)  # the profile folder: its claims.csv
+    # Read back, the world check's empty paper_claim is "" (NaN would name it as a claim).
+    assert table["paper_claim"].tolist() == ["", "width", "source_task"]
+    assert compare_claims({"a": table, "b": table})["claim"].iloc[0].startswith("(world check)")
     with pytest.raises(FileNotFoundError, match="no claims table at .*nowhere"):
         read_claims(tmp_path / "nowhere")
+    old = tmp_path / "old.csv"  # a run from before claims carried paper_claim
+    SEED_0.drop(columns="paper_claim").to_csv(old, index=False)
+    with pytest.raises(ValueError, match="no paper_claim column"):
+        read_claims(old)
+
+
+def test_compare_claims_refuses_a_run_that_has_one_claim_twice():
+    with pytest.raises(ValueError, match="run 'b' has the claim 'width' twice"):
+        compare_claims({"a": SEED_0, "b": pd.concat([SEED_1, SEED_1])})
 
 
 def test_compare_command_labels_runs_and_fails_cleanly_on_a_missing_one(tmp_path, capsys):
@@ -61,6 +73,16 @@ def test_compare_command_labels_runs_and_fails_cleanly_on_a_missing_one(tmp_path
     assert plain[-1] == "1 of 2 claims in more than one run have one verdict; differing: " \
         "source_task"
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
-    assert "no claims table at" in capsys.readouterr().err
+    assert f"error: {tmp_path / 'missing'}: no claims table at" in capsys.readouterr().err
     assert main(["compare", f"x={tmp_path / 'a'}", f"x={tmp_path / 'b'}"]) == 2
-    assert "two runs are labelled 'x'" in capsys.readouterr().err
+    assert "the label 'x' names another run" in capsys.readouterr().err
+    assert main(["compare", f"claim={tmp_path / 'a'}", str(tmp_path / "b")]) == 2
+    assert "the label 'claim' names a column of the table" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a")]) == 2
+    assert "at least two runs" in capsys.readouterr().err
+    # A folder whose name holds "=" is a path, not a label.
+    odd = tmp_path / "seed=1"
+    odd.mkdir()
+    SEED_1.to_csv(odd / "claims.csv", index=False)
+    assert main(["compare", str(tmp_path / "a"), str(odd), "--markdown"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"| claim | {tmp_path / 'a'} | {odd} | same verdict |"

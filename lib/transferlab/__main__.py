@@ -55,8 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         "machine: is a verdict luck?)")
     compare.add_argument("runs", nargs="+", metavar="RUN",
                          help="a run's profile folder (e.g. reports/quick) or its claims.csv; "
-                         "LABEL=RUN names its column (default: the path as given)")
-    compare.add_argument("--markdown", action="store_true", help="print a Markdown table")
+                         "LABEL=RUN names its column (default: the path as given; a label "
+                         "holds no '=')")
+    compare.add_argument("--markdown", action="store_true",
+                         help="print a Markdown table only (no summary line)")
 
     tasks = sub.add_parser("tasks", help="list the world's tasks")
     tasks.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -141,20 +143,30 @@ def _labelled(given: str) -> tuple[str, Path]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .report import compare_claims, markdown_table, read_claims
+    """Read every run before printing anything, so that a bad argument leaves no half table."""
+    from .report import COMPARE_COLUMNS, compare_claims, markdown_table, read_claims
 
+    if len(args.runs) < 2:
+        print("error: compare needs at least two runs", file=sys.stderr)
+        return 2
     runs = {}
     for given in args.runs:
         label, path = _labelled(given)
-        if label in runs:
-            print(f"error: two runs are labelled {label!r}; name them LABEL=RUN", file=sys.stderr)
+        if label in runs or label in COMPARE_COLUMNS:
+            taken = "another run" if label in runs else "a column of the table"
+            print(f"error: {given}: the label {label!r} names {taken}; name it LABEL=RUN",
+                  file=sys.stderr)
             return 2
         try:
             runs[label] = read_claims(path)
         except (FileNotFoundError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {given}: {err}", file=sys.stderr)
             return 2
-    table = compare_claims(runs)
+    try:
+        table = compare_claims(runs)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.markdown:
         print(markdown_table(table))
         return 0

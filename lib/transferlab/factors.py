@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import architecture, results
+from . import architecture, report, results
 from . import params as P
 from .backends import study_for  # noqa: F401 (public: notebooks call factors.study_for)
 from .claims import CONVERGED
@@ -553,7 +553,7 @@ def claims_summary(params, own: pd.DataFrame | None = None, name: str = "09_opti
         notebook = path.parent.name
         if notebook.startswith(".") or notebook == name:  # staging folders; this notebook
             continue
-        rows.append(pd.read_csv(path, keep_default_na=False).assign(notebook=notebook))
+        rows.append(report.load_claims(path).assign(notebook=notebook))
     if own is not None:
         rows.append(own.assign(notebook=name))
     columns = ["notebook", "paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high",

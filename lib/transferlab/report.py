@@ -26,6 +26,8 @@ from . import results as results_schema
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 CLAIM_COLUMNS = ("paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high", "evidence")
 STATUS_FILE = "status.json"
+WORLD_CHECK = "(world check)"  # what names a check of the world's own, which has no paper claim
+COMPARE_COLUMNS = ("claim", "same verdict")  # compare_claims' columns around one per run
 
 # The lab template loads require.js, MathJax, Mermaid and the widget renderer from CDNs.
 # None of them is needed to read a report, and a report must open offline: drop them.
@@ -188,8 +190,7 @@ def write_tables(profile_dir: Path, records: Sequence[RunRecord]) -> tuple[Path,
         if (folder / "results.csv").exists():
             results.append(_read_results(folder / "results.csv"))
         if (folder / "claims.csv").exists():
-            table = pd.read_csv(folder / "claims.csv", keep_default_na=False)
-            claims.append(table.assign(notebook=rec.name))
+            claims.append(load_claims(folder / "claims.csv").assign(notebook=rec.name))
     all_results = pd.concat(results, ignore_index=True) if results else results_schema.empty()
     all_claims = (
         pd.concat(claims, ignore_index=True)
@@ -236,7 +237,7 @@ def _section(profile_dir: Path, rec: RunRecord) -> str:
         alt = f"headline figure of {_e(rec.name)}"
         parts.append(f'<img alt="{alt}" src="data:image/png;base64,{data}">')
     if (folder / "claims.csv").exists():
-        claims = pd.read_csv(folder / "claims.csv", keep_default_na=False)
+        claims = load_claims(folder / "claims.csv")
         rows = "".join(
             f'<tr><td>{_e(c.claim)}</td><td class="{_e(c.verdict).replace(" ", "-")}">'
             f"{_e(c.verdict)}</td><td>{_e(c.evidence)}</td></tr>"
@@ -262,30 +263,45 @@ def format_interval(statistic: Any, ci_low: Any, ci_high: Any) -> str:
     return f"{num(statistic)} [{num(ci_low)}, {num(ci_high)}]"
 
 
+def load_claims(path: Path) -> pd.DataFrame:
+    """One claims.csv, validated. Empty cells stay "" (`keep_default_na=False`): a world
+    check's empty paper_claim must not become NaN, which is truthy and so would name it."""
+    return validate_claims(pd.read_csv(path, keep_default_na=False))
+
+
 def read_claims(run: Path) -> pd.DataFrame:
-    """The claims of a finished run: `run` is its profile folder (e.g. reports/quick, whose
-    claims.csv gathers every notebook's) or a claims.csv itself."""
+    """The claims of a finished run, to compare with another's: `run` is its profile folder
+    (e.g. reports/quick, whose claims.csv gathers every notebook's) or a claims.csv itself.
+
+    A table from before claims carried `paper_claim` is refused: its rows could be matched
+    to no other run's, and a comparison would silently compare nothing.
+    """
     path = Path(run)
     path = path / "claims.csv" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no claims table at {path}: give a run's profile folder "
                                 "(e.g. reports/quick) or its claims.csv")
-    return validate_claims(pd.read_csv(path, keep_default_na=False))
+    if "paper_claim" not in pd.read_csv(path, nrows=0).columns:
+        raise ValueError(f"the claims table at {path} has no paper_claim column: it comes from "
+                         "a run older than the paper's named claims; run it again")
+    return load_claims(path)
 
 
 def compare_claims(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """The verdicts of several runs side by side: one row per claim, one column per run.
 
-    A claim is named by its paper_claim, or by its text for the world's own checks; a run's
-    cell is its verdict and statistic [95% CI] ("" where the run lacks the claim). `same
-    verdict` says whether every run that has the claim gives it one verdict ("" where only
-    one run has it): whether a verdict survives another seed, world or machine.
+    A claim is named by its paper_claim, or for the world's own checks by WORLD_CHECK and its
+    text; a run's cell is its verdict and statistic [95% CI] ("" where the run lacks the
+    claim). `same verdict` says whether every run that has the claim gives it one verdict
+    ("" where only one run has it): whether a verdict survives another seed, world or machine.
     """
     cells: dict[str, dict[str, str]] = {}
     verdicts: dict[str, set[str]] = {}
     for label, claims in runs.items():
         for c in validate_claims(claims).itertuples():
-            key = c.paper_claim or f"(world) {c.claim}"
+            key = c.paper_claim or f"{WORLD_CHECK} {c.claim}"
+            if label in cells.get(key, {}):
+                raise ValueError(f"run {label!r} has the claim {key!r} twice")
             interval = format_interval(c.statistic, c.ci_low, c.ci_high)
             cells.setdefault(key, {})[label] = f"{c.verdict} {interval}".strip()
             verdicts.setdefault(key, set()).add(c.verdict)
@@ -294,11 +310,12 @@ def compare_claims(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         same = "" if len(by_run) < 2 else "yes" if len(verdicts[key]) == 1 else "no"
         rows.append({"claim": key, **{label: by_run.get(label, "") for label in runs},
                      "same verdict": same})
-    return pd.DataFrame(rows, columns=["claim", *runs, "same verdict"])
+    return pd.DataFrame(rows, columns=[*COMPARE_COLUMNS[:1], *runs, *COMPARE_COLUMNS[1:]])
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    """`frame` as a Markdown table, its index left out ("|" in a cell escaped)."""
+    """`frame` as a Markdown table to paste into notes and READMEs: its index left out, "|"
+    in a cell escaped (it would end the cell)."""
     def row(values: Sequence[Any]) -> str:
         return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
 
@@ -313,11 +330,10 @@ def _verdict_table(profile_dir: Path, records: Sequence[RunRecord]) -> str:
         path = profile_dir / rec.name / "claims.csv"
         if not path.exists():
             continue
-        claims = validate_claims(pd.read_csv(path, keep_default_na=False))
-        for c in claims.itertuples():
+        for c in load_claims(path).itertuples():
             link = f'<a href="#{_e(rec.name)}">{_e(rec.name)}</a>'
             rows.append(
-                f"<tr><td>{_e(c.paper_claim or '(world check)')}</td><td>{_e(c.claim)}</td>"
+                f"<tr><td>{_e(c.paper_claim or WORLD_CHECK)}</td><td>{_e(c.claim)}</td>"
                 f'<td class="{_e(c.verdict).replace(" ", "-")}">{_e(c.verdict)}</td>'
                 f"<td>{_e(format_interval(c.statistic, c.ci_low, c.ci_high))}</td>"
                 f"<td>{link}</td></tr>"
