@@ -144,7 +144,7 @@ def _labelled(given: str) -> tuple[str, Path]:
 
 def _compare(args: argparse.Namespace) -> int:
     """Read every run before printing anything, so that a bad argument leaves no half table."""
-    from .report import COMPARE_COLUMNS, compare_claims, markdown_table, read_claims
+    from .report import COMPARE_COLUMNS, agreement, compare_claims, markdown_table, read_claims
 
     if len(args.runs) < 2:
         print("error: compare needs at least two runs", file=sys.stderr)
@@ -171,10 +171,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(markdown_table(table))
         return 0
     _print_columns(table.to_dict("records"))
-    compared = table[table["same verdict"] != ""]
-    differ = compared.loc[compared["same verdict"] == "no", "claim"].tolist()
-    print(f"\n{len(compared) - len(differ)} of {len(compared)} claims in more than one run have "
-          f"one verdict" + (f"; differing: {', '.join(differ)}" if differ else ""))
+    print(f"\n{agreement(table)}")
     return 0
 
 

@@ -263,28 +263,29 @@ def format_interval(statistic: Any, ci_low: Any, ci_high: Any) -> str:
     return f"{num(statistic)} [{num(ci_low)}, {num(ci_high)}]"
 
 
-def load_claims(path: Path) -> pd.DataFrame:
+def load_claims(path: Path, named: bool = False) -> pd.DataFrame:
     """One claims.csv, validated. Empty cells stay "" (`keep_default_na=False`): a world
-    check's empty paper_claim must not become NaN, which is truthy and so would name it."""
-    return validate_claims(pd.read_csv(path, keep_default_na=False))
+    check's empty paper_claim must not become NaN, which is truthy and so would name it.
+
+    `named`: refuse a table from before claims carried `paper_claim`, whose rows could be
+    matched to no other run's (a comparison would silently compare nothing).
+    """
+    table = pd.read_csv(path, keep_default_na=False)
+    if named and "paper_claim" not in table.columns:
+        raise ValueError(f"the claims table at {path} has no paper_claim column: it comes from "
+                         "a run older than the paper's named claims; run it again")
+    return validate_claims(table)
 
 
 def read_claims(run: Path) -> pd.DataFrame:
     """The claims of a finished run, to compare with another's: `run` is its profile folder
-    (e.g. reports/quick, whose claims.csv gathers every notebook's) or a claims.csv itself.
-
-    A table from before claims carried `paper_claim` is refused: its rows could be matched
-    to no other run's, and a comparison would silently compare nothing.
-    """
+    (e.g. reports/quick, whose claims.csv gathers every notebook's) or a claims.csv itself."""
     path = Path(run)
     path = path / "claims.csv" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no claims table at {path}: give a run's profile folder "
                                 "(e.g. reports/quick) or its claims.csv")
-    if "paper_claim" not in pd.read_csv(path, nrows=0).columns:
-        raise ValueError(f"the claims table at {path} has no paper_claim column: it comes from "
-                         "a run older than the paper's named claims; run it again")
-    return load_claims(path)
+    return load_claims(path, named=True)
 
 
 def compare_claims(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -295,22 +296,32 @@ def compare_claims(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     claim). `same verdict` says whether every run that has the claim gives it one verdict
     ("" where only one run has it): whether a verdict survives another seed, world or machine.
     """
-    cells: dict[str, dict[str, str]] = {}
-    verdicts: dict[str, set[str]] = {}
+    key_col, same_col = COMPARE_COLUMNS
+    cells: dict[str, dict[str, tuple[str, str]]] = {}  # claim -> run -> (verdict, cell)
     for label, claims in runs.items():
         for c in validate_claims(claims).itertuples():
             key = c.paper_claim or f"{WORLD_CHECK} {c.claim}"
             if label in cells.get(key, {}):
                 raise ValueError(f"run {label!r} has the claim {key!r} twice")
             interval = format_interval(c.statistic, c.ci_low, c.ci_high)
-            cells.setdefault(key, {})[label] = f"{c.verdict} {interval}".strip()
-            verdicts.setdefault(key, set()).add(c.verdict)
+            cells.setdefault(key, {})[label] = (c.verdict, f"{c.verdict} {interval}".strip())
     rows = []
     for key, by_run in cells.items():
-        same = "" if len(by_run) < 2 else "yes" if len(verdicts[key]) == 1 else "no"
-        rows.append({"claim": key, **{label: by_run.get(label, "") for label in runs},
-                     "same verdict": same})
-    return pd.DataFrame(rows, columns=[*COMPARE_COLUMNS[:1], *runs, *COMPARE_COLUMNS[1:]])
+        verdicts = {verdict for verdict, _ in by_run.values()}
+        same = "" if len(by_run) < 2 else "yes" if len(verdicts) == 1 else "no"
+        rows.append({key_col: key, **{label: by_run.get(label, ("", ""))[1] for label in runs},
+                     same_col: same})
+    return pd.DataFrame(rows, columns=[key_col, *runs, same_col])
+
+
+def agreement(compared: pd.DataFrame) -> str:
+    """One line under a `compare_claims` table: how many claims that more than one run has
+    keep one verdict, and which do not."""
+    key_col, same_col = COMPARE_COLUMNS
+    shared = compared[compared[same_col] != ""]
+    differ = shared.loc[shared[same_col] == "no", key_col].tolist()
+    return (f"{len(shared) - len(differ)} of {len(shared)} claims in more than one run have one "
+            "verdict" + (f"; differing: {', '.join(differ)}" if differ else ""))
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
