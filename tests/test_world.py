@@ -166,6 +166,26 @@ def test_a_recipe_change_renews_only_what_is_made_from_that_task(monkeypatch):
     assert after["breeds"] == before["breeds"]
 
 
+def test_a_task_key_names_only_the_sizes_its_own_images_depend_on():
+    from transferlab import world
+
+    tasks = ("objects", "hybrid", "birds", "object_attributes", "landmarks", "object_instances")
+    ids = {t: world.data_id(t, SMALL, "test") for t in tasks}
+
+    def changed(**sizes) -> set[str]:
+        bigger = replace(SMALL, **sizes)
+        return {t for t in tasks if world.data_id(t, bigger, "test") != ids[t]}
+
+    # A larger target test split must not retrain the source networks (their keys hold these).
+    assert changed(target_test=SMALL.target_test + 1) == {"birds", "object_attributes"}
+    assert changed(source_train_per_class=2) == {"objects", "hybrid"}
+    assert changed(retrieval_instances=SMALL.retrieval_instances * 2) == {"landmarks",
+                                                                          "object_instances"}
+    assert changed(landmark_distractors=SMALL.landmark_distractors + 1) == {"landmarks"}
+    assert changed(size=SMALL.size * 2) == set(tasks)
+    assert changed(seed=SMALL.seed + 1) == set(tasks)
+
+
 def test_single_label_targets_have_a_validation_split_of_their_own():
     assert splits_of("birds") == ("train", "test", "val")
     assert splits_of("object_attributes") == ("train", "test")  # multi-label: CV on train

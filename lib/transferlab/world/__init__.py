@@ -158,11 +158,27 @@ _INSTANCE_RECIPES = {
 
 def data_id(task: str, config: WorldConfig, split: str | None = None) -> dict:
     """What identifies a task's images (one split, or all of them) in every cache key: the
-    world's sizes and seed, and the versions of the renderer and of the recipes behind them."""
+    world's resolution and seed, the sizes this task's splits are drawn with, and the versions
+    of the renderer and of the recipes behind them.
+
+    Only the task's own sizes: an image is drawn from its index, so a larger target test
+    split leaves the source images, and the networks trained on them, under their keys.
+    """
+    spec = check_task(task)
     deps = ("objects", "scenes", "hybrid") if task == "hybrid" else (task,)
     version = {"render": RENDER_VERSION, **{t: RECIPE_VERSIONS[t] for t in deps}}
-    out = {"task": task, "world": asdict(config), "version": version}
+    if spec.kind == "retrieval":
+        sizes = asdict(config.retrieval_sizes(task))
+    else:
+        sizes = {f: getattr(config, f) for f in _SPLIT_SIZES[spec.role]}
+    world = {"size": config.size, "seed": config.seed, **sizes}
+    out = {"task": task, "world": world, "version": version}
     return out if split is None else {**out, "split": split}
+
+
+# The WorldConfig fields that size a classification task's splits, by role.
+_SPLIT_SIZES = {"source": ("source_train_per_class", "source_test_per_class"),
+                "target": ("target_train_per_class", "target_test")}
 
 
 @dataclass(frozen=True)
