@@ -31,6 +31,8 @@ def test_compare_claims_puts_each_claim_on_one_row_and_says_whether_verdicts_agr
     # A claim only one run has: its cell elsewhere is empty and nothing is compared.
     world = "(world check) no task is solvable from raw pixels"
     assert rows.loc[world, "seed 1"] == "" and rows.loc[world, "same verdict"] == ""
+    # A world check's statistic counts failing tasks: a count, not a signed effect.
+    assert rows.loc[world, "seed 0"] == "reproduced 0"
 
 
 def test_markdown_table_escapes_pipes():

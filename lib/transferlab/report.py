@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from . import results as results_schema
+from .claims import COLUMNS as CLAIM_COLUMNS
+from .claims import VERDICTS
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
-CLAIM_COLUMNS = ("paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high", "evidence")
 STATUS_FILE = "status.json"
 WORLD_CHECK = "(world check)"  # what names a check of the world's own, which has no paper claim
 COMPARE_COLUMNS = ("claim", "same verdict")  # compare_claims' columns around one per run
@@ -251,15 +251,16 @@ def _section(profile_dir: Path, rec: RunRecord) -> str:
 
 
 def format_interval(statistic: Any, ci_low: Any, ci_high: Any) -> str:
-    """"+1.23 [+0.10, +2.40]" (or the statistic alone, or "", where values are missing)."""
-    def num(x: Any) -> str:
+    """"+1.23 [+0.10, +2.40]": a signed statistic and its interval. A statistic without an
+    interval is a count (a world check's failing tasks) and reads as one: "0". "" if missing."""
+    def num(x: Any, spec: str = "+.2f") -> str:
         try:
-            return "" if pd.isna(float(x)) else f"{float(x):+.2f}"
+            return "" if pd.isna(float(x)) else format(float(x), spec)
         except (TypeError, ValueError):
             return ""
 
     if not num(ci_low):
-        return num(statistic)
+        return num(statistic, "g")
     return f"{num(statistic)} [{num(ci_low)}, {num(ci_high)}]"
 
 
