@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from transferlab.__main__ import main
-from transferlab.report import compare_claims, markdown_table, read_claims
+from transferlab.report import claim_statistic, compare_claims, markdown_table, read_claims
 
 
 def claims(*rows: tuple[str, str, str, float, float, float]) -> pd.DataFrame:
@@ -33,6 +33,15 @@ def test_compare_claims_puts_each_claim_on_one_row_and_says_whether_verdicts_agr
     assert rows.loc[world, "seed 1"] == "" and rows.loc[world, "same verdict"] == ""
     # A world check's statistic counts failing tasks: a count, not a signed effect.
     assert rows.loc[world, "seed 0"] == "reproduced 0"
+
+
+def test_a_claims_statistic_is_signed_and_a_world_checks_is_a_count():
+    rows = claims(("", "a world check", "reproduced", 2.0, None, None),
+                  ("layer", "a claim whose bootstrap gave no interval", "inconclusive", 0.233, None,
+                   None),
+                  ("depth", "a claim", "reproduced", 2.68, 0.16, 5.42))
+    assert [claim_statistic(r) for r in rows.itertuples()] == ["2", "+0.23",
+                                                                "+2.68 [+0.16, +5.42]"]
 
 
 def test_markdown_table_escapes_pipes():

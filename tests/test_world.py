@@ -186,6 +186,20 @@ def test_a_task_key_names_only_the_sizes_its_own_images_depend_on():
     assert changed(seed=SMALL.seed + 1) == set(tasks)
 
 
+@pytest.mark.parametrize("field", [f for f in WorldConfig.__dataclass_fields__
+                                   if f not in ("size", "seed")])
+def test_a_split_keeps_its_key_only_if_it_keeps_its_size(field):
+    from transferlab import world
+
+    bigger = replace(SMALL, **{field: getattr(SMALL, field) * 2 + 1})
+    for task in world.TASKS:
+        for split in splits_of(task) + ((world.EXTRA_SPLITS[task],)
+                                        if task in world.EXTRA_SPLITS else ()):
+            if world.data_id(task, bigger, split) == world.data_id(task, SMALL, split):
+                assert bigger.split_size(task, split) == SMALL.split_size(task, split), \
+                    (field, task, split)
+
+
 def test_single_label_targets_have_a_validation_split_of_their_own():
     assert splits_of("birds") == ("train", "test", "val")
     assert splits_of("object_attributes") == ("train", "test")  # multi-label: CV on train

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from transferlab import params as params_mod
 from transferlab.compute import cpu_model
-from transferlab.report import WORLD_CHECK, format_interval, read_claims
+from transferlab.report import WORLD_CHECK, claim_statistic, read_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -80,9 +80,8 @@ def section(run: Path, rev: str | None = None, params_dir: Path | None = None) -
     ]
     for row in claims.itertuples():
         evidence = str(row.evidence).replace("|", "/").replace("\n", " ")
-        interval = format_interval(row.statistic, row.ci_low, row.ci_high)
         lines.append(f"| {row.paper_claim or WORLD_CHECK} | {row.claim} | **{row.verdict}** "
-                     f"| {interval} | {evidence} |")
+                     f"| {claim_statistic(row)} | {evidence} |")
     fig = run / FIGURE / "headline.png"
     if fig.exists():
         (ROOT / "docs").mkdir(exist_ok=True)

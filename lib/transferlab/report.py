@@ -251,17 +251,28 @@ def _section(profile_dir: Path, rec: RunRecord) -> str:
 
 
 def format_interval(statistic: Any, ci_low: Any, ci_high: Any) -> str:
-    """"+1.23 [+0.10, +2.40]": a signed statistic and its interval. A statistic without an
-    interval is a count (a world check's failing tasks) and reads as one: "0". "" if missing."""
-    def num(x: Any, spec: str = "+.2f") -> str:
+    """"+1.23 [+0.10, +2.40]" (or the statistic alone, or "", where values are missing)."""
+    def num(x: Any) -> str:
         try:
-            return "" if pd.isna(float(x)) else format(float(x), spec)
+            return "" if pd.isna(float(x)) else f"{float(x):+.2f}"
         except (TypeError, ValueError):
             return ""
 
     if not num(ci_low):
-        return num(statistic, "g")
+        return num(statistic)
     return f"{num(statistic)} [{num(ci_low)}, {num(ci_high)}]"
+
+
+def claim_statistic(row: Any) -> str:
+    """A claims row's statistic as the tables print it: a paper claim's signed statistic and
+    interval; a world check's statistic, the number of tasks failing it, as a count ("0")."""
+    if row.paper_claim:
+        return format_interval(row.statistic, row.ci_low, row.ci_high)
+    try:
+        count = float(row.statistic)
+    except (TypeError, ValueError):
+        return ""
+    return "" if pd.isna(count) else f"{count:g}"
 
 
 def load_claims(path: Path, named: bool = False) -> pd.DataFrame:
@@ -304,8 +315,8 @@ def compare_claims(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             key = c.paper_claim or f"{WORLD_CHECK} {c.claim}"
             if label in cells.get(key, {}):
                 raise ValueError(f"run {label!r} has the claim {key!r} twice")
-            interval = format_interval(c.statistic, c.ci_low, c.ci_high)
-            cells.setdefault(key, {})[label] = (c.verdict, f"{c.verdict} {interval}".strip())
+            cell = f"{c.verdict} {claim_statistic(c)}".strip()
+            cells.setdefault(key, {})[label] = (c.verdict, cell)
     rows = []
     for key, by_run in cells.items():
         verdicts = {verdict for verdict, _ in by_run.values()}
@@ -347,7 +358,7 @@ def _verdict_table(profile_dir: Path, records: Sequence[RunRecord]) -> str:
             rows.append(
                 f"<tr><td>{_e(c.paper_claim or WORLD_CHECK)}</td><td>{_e(c.claim)}</td>"
                 f'<td class="{_e(c.verdict).replace(" ", "-")}">{_e(c.verdict)}</td>'
-                f"<td>{_e(format_interval(c.statistic, c.ci_low, c.ci_high))}</td>"
+                f"<td>{_e(claim_statistic(c))}</td>"
                 f"<td>{link}</td></tr>"
             )
     if not rows:
