@@ -170,15 +170,21 @@ def test_a_task_key_names_only_the_sizes_its_own_images_depend_on():
     from transferlab import world
 
     tasks = ("objects", "hybrid", "birds", "object_attributes", "landmarks", "object_instances")
-    ids = {t: world.data_id(t, SMALL, "test") for t in tasks}
+    ids = {t: world.data_id(t, SMALL) for t in tasks}  # a whole task: every split's sizes
 
     def changed(**sizes) -> set[str]:
         bigger = replace(SMALL, **sizes)
-        return {t for t in tasks if world.data_id(t, bigger, "test") != ids[t]}
+        return {t for t in tasks if world.data_id(t, bigger) != ids[t]}
 
-    # A larger target test split must not retrain the source networks (their keys hold these).
     assert changed(target_test=SMALL.target_test + 1) == {"birds", "object_attributes"}
     assert changed(source_train_per_class=2) == {"objects", "hybrid"}
+    assert changed(source_test_per_class=2) == {"objects", "hybrid"}
+    # A source network's key holds its train split's id: no other size retrains it.
+    train = world.data_id("objects", SMALL, "train")
+    for field in ("source_test_per_class", "target_test", "target_train_per_class",
+                  "retrieval_instances"):
+        bigger = replace(SMALL, **{field: getattr(SMALL, field) * 2 + 1})
+        assert world.data_id("objects", bigger, "train") == train, field
     assert changed(retrieval_instances=SMALL.retrieval_instances * 2) == {"landmarks",
                                                                           "object_instances"}
     assert changed(landmark_distractors=SMALL.landmark_distractors + 1) == {"landmarks"}

@@ -161,24 +161,30 @@ def data_id(task: str, config: WorldConfig, split: str | None = None) -> dict:
     world's resolution and seed, the sizes this task's splits are drawn with, and the versions
     of the renderer and of the recipes behind them.
 
-    Only the task's own sizes: an image is drawn from its index, so a larger target test
-    split leaves the source images, and the networks trained on them, under their keys.
+    Only the sizes of this task's split (of all its splits when `split` is None): an image is
+    drawn from its index, so a larger target test split leaves the source images, and the
+    networks trained on them, under their keys, and so does a larger source test split.
     """
     spec = check_task(task)
     deps = ("objects", "scenes", "hybrid") if task == "hybrid" else (task,)
     version = {"render": RENDER_VERSION, **{t: RECIPE_VERSIONS[t] for t in deps}}
-    if spec.kind == "retrieval":
+    if spec.kind == "retrieval":  # one layout places every split's instances
         sizes = asdict(config.retrieval_sizes(task))
     else:
-        sizes = {f: getattr(config, f) for f in _SPLIT_SIZES[spec.role]}
+        fields = {f for s, names in _SPLIT_SIZES[spec.role].items() if split in (None, s)
+                  for f in names}
+        sizes = {f: getattr(config, f) for f in sorted(fields)}
     world = {"size": config.size, "seed": config.seed, **sizes}
     out = {"task": task, "world": world, "version": version}
     return out if split is None else {**out, "split": split}
 
 
-# The WorldConfig fields that size a classification task's splits, by role.
-_SPLIT_SIZES = {"source": ("source_train_per_class", "source_test_per_class"),
-                "target": ("target_train_per_class", "target_test")}
+# The WorldConfig fields that size each split of a classification task, by role.
+_SPLIT_SIZES = {
+    "source": {"train": ("source_train_per_class",), "test": ("source_test_per_class",)},
+    "target": {"train": ("target_train_per_class",), "extra": ("target_train_per_class",),
+               "test": ("target_test",), VALIDATION_SPLIT: ("target_test",)},
+}
 
 
 @dataclass(frozen=True)
