@@ -24,6 +24,14 @@ from transferlab.world import load_split
 # SGD ignores --threads: it always runs on compute.train_threads() (1 by default).
 THREADS_HELP = "torch threads outside SGD (training and fine-tuning use compute.train_threads())"
 
+
+def print_table(title: str, columns: list[str]) -> None:
+    """A result's title (with the CPU and the date: timings and rounding depend on both) and
+    the header of its markdown table; the rows follow as they are measured."""
+    print(f"{title}, {compute.cpu_model()}, {datetime.date.today()}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
 def quick_backend(steps: int | None = None) -> WorldBackend:
     """The quick profile's world and networks, trained for `steps` (default: the profile's)."""
     quick = get_profile("quick")
@@ -53,10 +61,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="training seed of every network")
     args = ap.parse_args()
     compute.configure_threads(args.threads)
-    print(f"Source top-1 by training length, {compute.cpu_model()}, "
-          f"{datetime.date.today()}, training seed {args.seed}\n")
-    print("| steps | width | depth | test top-1 at the last 3 snapshots | train top-1 | s |")
-    print("|---|---|---|---|---|---|")
+    print_table(f"Source top-1 by training length, training seed {args.seed}",
+                ["steps", "width", "depth", "test top-1 at the last 3 snapshots", "train top-1",
+                 "s"])
     for steps in args.steps:
         for width in args.widths:
             for depth in args.depths:

@@ -16,10 +16,9 @@ test images (tasks not resampled).
 from __future__ import annotations
 
 import argparse
-import datetime
 
 import numpy as np
-from bench_convergence import THREADS_HELP  # beside this script
+from bench_convergence import THREADS_HELP, print_table  # beside this script
 from transferlab import compute, features, scoring
 from transferlab.claims import NEAR
 from transferlab.study import Study
@@ -59,10 +58,8 @@ def main() -> None:
     study = Study("quick", progress=False)
     near = [t for t in study.default_tasks() if study.task_spec(t).group in NEAR]
     narrow, wide = args.widths
-    print(f"Near tasks, FC6 of the objects networks ({wide} - {narrow}), quick profile, "
-          f"{compute.cpu_model()}, {datetime.date.today()}\n")
-    print(f"| images per class | {' | '.join(near)} | mean [95 % paired interval] |")
-    print("|---|" + "---|" * (len(near) + 1))
+    print_table(f"Near tasks, FC6 of the objects networks ({wide} - {narrow}), quick profile",
+                ["images per class", *near, "mean [95 % paired interval]"])
     for per_class in args.per_class:
         cells, gains, boots = [], [], []
         for task in near:

@@ -13,10 +13,9 @@ tells classes apart by colour and texture more than by shape.
 from __future__ import annotations
 
 import argparse
-import datetime
 
 import numpy as np
-from bench_convergence import THREADS_HELP, quick_backend  # beside this script
+from bench_convergence import THREADS_HELP, print_table, quick_backend  # beside this script
 from transferlab import compute, training
 from transferlab.study import WorldBackend
 from transferlab.world import N_SUB, catalog, load_split
@@ -52,11 +51,9 @@ def main() -> None:
     compute.configure_threads(args.threads)
     backend = quick_backend(args.steps)
     steps = backend.profile.train.steps
-    print(f"Errors of the objects network on its test split ({steps} steps), "
-          f"{compute.cpu_model()}, {datetime.date.today()}\n")
-    print("| width | top-1 | errors within the superclass | errors across superclasses | "
-          "median hue gap to the predicted class | to a random class |")
-    print("|---|---|---|---|---|---|")
+    print_table(f"Errors of the objects network on its test split ({steps} steps)",
+                ["width", "top-1", "errors within the superclass", "errors across superclasses",
+                 "median hue gap to the predicted class", "to a random class"])
     for width in args.widths:
         e = errors(backend, width, args.depth)
         print(f"| {width} | {e['top1']:.1f} | {e['within']:.1f} | {e['across']:.1f} | "

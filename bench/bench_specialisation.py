@@ -15,11 +15,10 @@ a larger train - test gap for the wider network.
 from __future__ import annotations
 
 import argparse
-import datetime
 from dataclasses import replace
 
 import numpy as np
-from bench_convergence import THREADS_HELP  # beside this script
+from bench_convergence import THREADS_HELP, print_table  # beside this script
 from transferlab import compute, features, training
 from transferlab.profiles import get_profile, with_overrides
 from transferlab.study import WorldBackend
@@ -56,10 +55,8 @@ def main() -> None:
     quick = get_profile("quick")
     backend = WorldBackend(with_overrides(quick, world=replace(quick.world, seed=args.world_seed)),
                            progress=False)
-    print(f"FC6 class separation on the objects source, world {args.world_seed}, "
-          f"{compute.cpu_model()}, {datetime.date.today()}\n")
-    print("| seed | width | train top-1 | test top-1 | gap | FC6 eta^2 |")
-    print("|---|---|---|---|---|---|")
+    print_table(f"FC6 class separation on the objects source, world {args.world_seed}",
+                ["seed", "width", "train top-1", "test top-1", "gap", "FC6 eta^2"])
     for seed in args.seeds:
         for width in args.widths:
             r = measure(backend, width, seed)

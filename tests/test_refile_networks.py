@@ -42,6 +42,22 @@ def test_a_network_filed_under_the_old_id_is_found_under_the_new_one(tmp_path, c
         "source_train_per_class": backend.world.source_train_per_class}
 
 
+def test_a_network_already_under_the_new_key_is_left_alone(tmp_path):
+    cache = Cache(tmp_path)
+    backend = WorldBackend("smoke", cache, progress=False)
+    _old_format_entry(cache, backend, asdict(backend.world))
+    net_cfg, train_cfg = backend.network_configs("objects", "medium", 5, 1.0, 0)
+    trained_since = {"state": {}, "trained since": True}  # e.g. retrained under the new key
+    cache.store("network", training._run_config(net_cfg, train_cfg,
+                                                backend.data_id("objects", "train")),
+                trained_since, codec="torch")
+    assert refile_networks.main([str(tmp_path)]) == 0
+    stored = cache.load("network", training._run_config(net_cfg, train_cfg,
+                                                        backend.data_id("objects", "train")),
+                        codec="torch")  # its checksum still matches its payload
+    assert stored["trained since"]
+
+
 def test_an_old_id_that_lacks_a_size_the_new_one_needs_is_refused(tmp_path, capsys):
     cache = Cache(tmp_path)
     backend = WorldBackend("smoke", cache, progress=False)

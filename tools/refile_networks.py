@@ -51,10 +51,12 @@ def refile(old_root: Path, new_root: Path) -> list[tuple[str, str | None]]:
             continue
         key = config_key("network", config)
         target = new_root / "network" / f"{key}.pt"
-        if not target.exists():
+        manifest_path = new_root / "network" / f"{key}.manifest.json"
+        if not manifest_path.exists():  # else filed already (or trained since): left alone
+            target.unlink(missing_ok=True)  # a payload without its manifest is unfinished
             _link_or_copy(old_root / "network" / f"{meta['key']}.pt", target)
-        atomic_write(new_root / "network" / f"{key}.manifest.json",
-                     json.dumps({**meta, "key": key, "config": config}, indent=1).encode())
+            atomic_write(manifest_path,
+                         json.dumps({**meta, "key": key, "config": config}, indent=1).encode())
         out.append((meta["key"], key))
     return out
 
