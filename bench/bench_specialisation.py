@@ -15,12 +15,11 @@ a larger train - test gap for the wider network.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 import numpy as np
 from bench_convergence import THREADS_HELP, print_table  # beside this script
 from transferlab import compute, features, training
-from transferlab.profiles import get_profile, with_overrides
+from transferlab.profiles import get_profile, with_world_seed
 from transferlab.study import WorldBackend
 from transferlab.world import load_split
 
@@ -28,8 +27,8 @@ from transferlab.world import load_split
 def class_separation(x: np.ndarray, y: np.ndarray) -> float:
     """eta^2: the share of the total scatter of `x` (N, D) that lies between the classes `y`."""
     centred = x - x.mean(0)
-    means = np.stack([centred[y == c].mean(0) for c in np.unique(y)])
-    counts = np.bincount(y)[np.unique(y)]
+    classes, counts = np.unique(y, return_counts=True)
+    means = np.stack([centred[y == c].mean(0) for c in classes])
     return float((counts[:, None] * means**2).sum() / (centred**2).sum())
 
 
@@ -52,9 +51,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help=THREADS_HELP)
     args = ap.parse_args()
     compute.configure_threads(args.threads)
-    quick = get_profile("quick")
-    backend = WorldBackend(with_overrides(quick, world=replace(quick.world, seed=args.world_seed)),
-                           progress=False)
+    backend = WorldBackend(with_world_seed(get_profile("quick"), args.world_seed), progress=False)
     print_table(f"FC6 class separation on the objects source, world {args.world_seed}",
                 ["seed", "width", "train top-1", "test top-1", "gap", "FC6 eta^2"])
     for seed in args.seeds:

@@ -45,8 +45,9 @@ def refile(old_root: Path, new_root: Path) -> list[tuple[str, str | None]]:
     (new_root / "network").mkdir(parents=True, exist_ok=True)
     for manifest in sorted((old_root / "network").glob("*.manifest.json")):
         meta = json.loads(manifest.read_text())
-        config = refiled_config(meta["config"])
-        if config_key("network", meta["config"]) != meta["key"] or config is None:
+        current = config_key("network", meta["config"]) == meta["key"]
+        config = refiled_config(meta["config"]) if current else None
+        if config is None:
             out.append((meta["key"], None))
             continue
         key = config_key("network", config)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from transferlab import params as params_mod
 from transferlab.compute import cpu_model
-from transferlab.report import WORLD_CHECK, claim_statistic, read_claims
+from transferlab.report import claim_label, claim_statistic, read_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -80,7 +80,7 @@ def section(run: Path, rev: str | None = None, params_dir: Path | None = None) -
     ]
     for row in claims.itertuples():
         evidence = str(row.evidence).replace("|", "/").replace("\n", " ")
-        lines.append(f"| {row.paper_claim or WORLD_CHECK} | {row.claim} | **{row.verdict}** "
+        lines.append(f"| {claim_label(row)} | {row.claim} | **{row.verdict}** "
                      f"| {claim_statistic(row)} | {evidence} |")
     fig = run / FIGURE / "headline.png"
     if fig.exists():

@@ -8,9 +8,8 @@ the notebook's `Study` from its checked parameters with `study_from_params`.
 from __future__ import annotations
 
 import importlib
-from dataclasses import replace
 
-from .profiles import get_profile
+from .profiles import get_profile, with_world_seed
 from .study import Study
 
 # profile name -> module with `study_from_params(params, progress) -> Study`
@@ -22,7 +21,5 @@ def study_for(params, progress: bool = True) -> Study:
     if params.profile in REGISTERED:
         module = importlib.import_module(REGISTERED[params.profile])
         return module.study_from_params(params, progress=progress)
-    profile = get_profile(params.profile)
-    if params.world_seed != profile.world.seed:  # another draw of the same world, same sizes
-        profile = replace(profile, world=replace(profile.world, seed=params.world_seed))
+    profile = with_world_seed(get_profile(params.profile), params.world_seed)
     return Study(profile, progress=progress)

@@ -121,3 +121,10 @@ def get_profile(name: str) -> Profile:
 
 def with_overrides(profile: Profile, **changes) -> Profile:
     return replace(profile, **changes)
+
+
+def with_world_seed(profile: Profile, seed: int) -> Profile:
+    """Another draw of the profile's world: the same tasks and sizes, world seed `seed`."""
+    if seed == profile.world.seed:
+        return profile
+    return replace(profile, world=replace(profile.world, seed=seed))

@@ -263,6 +263,12 @@ def format_interval(statistic: Any, ci_low: Any, ci_high: Any) -> str:
     return f"{num(statistic)} [{num(ci_low)}, {num(ci_high)}]"
 
 
+def claim_label(row: Any) -> str:
+    """What names a claims row in a table: its paper claim, or WORLD_CHECK for a check of the
+    world's own."""
+    return row.paper_claim or WORLD_CHECK
+
+
 def claim_statistic(row: Any) -> str:
     """A claims row's statistic as the tables print it: a paper claim's signed statistic and
     interval; a world check's statistic, the number of tasks failing it, as a count ("0")."""
@@ -312,7 +318,7 @@ def compare_claims(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     cells: dict[str, dict[str, tuple[str, str]]] = {}  # claim -> run -> (verdict, cell)
     for label, claims in runs.items():
         for c in validate_claims(claims).itertuples():
-            key = c.paper_claim or f"{WORLD_CHECK} {c.claim}"
+            key = c.paper_claim or f"{claim_label(c)} {c.claim}"
             if label in cells.get(key, {}):
                 raise ValueError(f"run {label!r} has the claim {key!r} twice")
             cell = f"{c.verdict} {claim_statistic(c)}".strip()
@@ -356,7 +362,7 @@ def _verdict_table(profile_dir: Path, records: Sequence[RunRecord]) -> str:
         for c in load_claims(path).itertuples():
             link = f'<a href="#{_e(rec.name)}">{_e(rec.name)}</a>'
             rows.append(
-                f"<tr><td>{_e(c.paper_claim or WORLD_CHECK)}</td><td>{_e(c.claim)}</td>"
+                f"<tr><td>{_e(claim_label(c))}</td><td>{_e(c.claim)}</td>"
                 f'<td class="{_e(c.verdict).replace(" ", "-")}">{_e(c.verdict)}</td>'
                 f"<td>{_e(claim_statistic(c))}</td>"
                 f"<td>{link}</td></tr>"
