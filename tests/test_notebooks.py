@@ -170,6 +170,38 @@ def test_fine_tuning_rates_were_chosen_on_validation_by_the_plan(smoke_run, smok
         assert rows[rows.chosen]["validation score"].item() == rows["validation score"].max()
 
 
+def test_pool_reads_two_worlds_runs_and_names_a_world_not_run(smoke_run, smoke_cache, tmp_path,
+                                                             monkeypatch, capsys):
+    from transferlab.__main__ import main
+
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(smoke_cache))
+    out = tmp_path / "reports"
+    pool = ["pool", "--profile", "smoke", "--world-seeds", "0", "1", "--only", "layer",
+            "--out", str(out)]
+    assert main(pool) == 2  # world 1 was never run: named with its command, nothing written
+    err = capsys.readouterr().err
+    assert "world 1:" in err and "--world-seed 1 --only 05_layer" in err
+    assert "world 0:" not in err and not out.exists()
+    world1 = runner.run_study("smoke", only=["layer"], out=tmp_path / "world1",
+                              overrides={"world_seed": 1}, progress_bar=False, log_output=False)
+    assert [r.status for r in world1] == ["ok"]
+    assert main(pool) == 0
+    pooled = out / "smoke-worlds-0-1"
+    single = pd.read_csv(smoke_run[0] / "05_layer" / "results.csv")
+    table = pd.read_csv(pooled / "05_layer" / "results.csv")
+    assert set(table.task) == {f"{t} (world {w})" for t in single.task for w in (0, 1)}
+    own = table[table.task.str.endswith("(world 0)")]
+    assert own.score.tolist() == single.score.tolist()  # world 0's scores, as its run left them
+    verdicts = pd.read_csv(pooled / "claims.csv", keep_default_na=False)
+    assert verdicts.paper_claim.tolist() == ["layer"]
+    assert f"({2 * single.task.nunique()} tasks)" in verdicts.evidence[0]
+    assert "Tasks of worlds 0, 1 pooled." in verdicts.evidence[0]
+    assert "layer" in capsys.readouterr().out
+    assert "05_layer" in (pooled / "index.html").read_text()
+    assert (pooled / "05_layer" / "headline.png").stat().st_size > 1000  # per world and pooled
+    assert main(["compare", str(smoke_run[0]), str(pooled)]) == 0
+
+
 # Runs every notebook's code cells, with the parameters the batch run gave them, in one fresh
 # interpreter; prints the modules it imported that a cache reader should not need.
 _WARM_SCRIPT = """

@@ -315,3 +315,29 @@ def test_every_factor_draws_with_seeds_and_subsets(factor):
     assert (best["best_level"] == LEVELS[factor][-1]).all()  # scores rise with level_index
     plots.best_level_figure(df, factor)
     plots.level_bars(df, factor, LEVELS[factor][0])
+
+
+def test_claims_forest_draws_a_panel_per_claim_and_a_row_per_run():
+    from transferlab import claims
+
+    def run(stat, verdict):
+        return pd.DataFrame([{"paper_claim": "depth", "claim": "c", "verdict": verdict,
+                              "statistic": stat, "ci_low": stat - 1, "ci_high": stat + 1,
+                              "evidence": "e"},
+                             {"paper_claim": "early_stopping", "claim": "c", "verdict": verdict,
+                              "statistic": stat, "ci_low": np.nan, "ci_high": np.nan,
+                              "evidence": "e"},
+                             {"paper_claim": "", "claim": "a world check", "verdict": verdict,
+                              "statistic": 0, "ci_low": np.nan, "ci_high": np.nan,
+                              "evidence": "e"}])
+
+    fig = plots.claims_forest({"world 2": run(0.5, "inconclusive"),
+                               "world 3": run(2.0, "reproduced"),
+                               "pooled": run(1.2, "reproduced")})
+    axes = fig.get_axes()
+    assert [ax.get_title(loc="left").split()[0] for ax in axes] == ["depth", "early_stopping"]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["world 2", "world 3", "pooled"]
+    dashed = [ln for ln in axes[1].get_lines() if ln.get_linestyle() == "--"]
+    assert dashed[0].get_xdata()[0] == claims.claimed_bound("early_stopping") == -1.0
+    with pytest.raises(ValueError, match="no paper claim"):
+        plots.claims_forest({"a": run(1, "reproduced").iloc[2:]})

@@ -1,5 +1,6 @@
-"""Command line: `python -m transferlab run --profile quick`, `python -m transferlab compare
-reports/quick other/quick` and `python -m transferlab tasks`."""
+"""Command line: `python -m transferlab run --profile quick`, `python -m transferlab pool
+--profile quick --world-seeds 0 1`, `python -m transferlab compare reports/quick other/quick`
+and `python -m transferlab tasks`."""
 
 from __future__ import annotations
 
@@ -49,6 +50,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--plan", action="store_true",
                      help="print the expensive units the notebooks need (with dependencies "
                      "and cache keys) and their estimated cost per kind, then exit")
+
+    pool = sub.add_parser(
+        "pool", help="the paper's claims over several worlds' finished runs pooled (each "
+        "world's tasks count as further tasks of their distance groups)")
+    pool.add_argument("--profile", required=True, choices=[p for p in PROFILES if p != "real"])
+    pool.add_argument("--world-seeds", required=True, nargs="+", type=int, metavar="N",
+                      help="the worlds to pool (at least two), each run before with "
+                      "`run --world-seed N` and the same --params and --seeds")
+    pool.add_argument("--only", nargs="+", default=[], metavar="NAME",
+                      help="notebooks to pool: 01_width or width (default: every notebook "
+                      "with a paper claim)")
+    pool.add_argument("--out", default="reports",
+                      help="report folder (default: reports); the pooled run goes to "
+                      "OUT/<profile>-worlds-<seeds>/")
+    pool.add_argument("--notebooks", type=Path, help="notebook folder (default: notebooks/)")
+    pool.add_argument("--params", type=Path, help="parameter folder (default: params/)")
+    pool.add_argument("--seeds", nargs="+", type=int, metavar="N",
+                      help="training seeds, as the runs were given them")
 
     compare = sub.add_parser(
         "compare", help="the verdicts of finished runs side by side (another seed, world or "
@@ -125,6 +144,26 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
+def _pool(args: argparse.Namespace) -> int:
+    from .cache import CacheError
+    from .pooling import pool
+    from .report import agreement, compare_claims
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    overrides = {"seeds": args.seeds} if args.seeds else {}
+    try:
+        folder, verdicts = pool(args.profile, args.world_seeds, only=args.only, out=args.out,
+                                notebooks_dir=args.notebooks, params_dir=args.params,
+                                overrides=overrides)
+    except (ValueError, CacheError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = compare_claims(verdicts)
+    _print_columns(table.to_dict("records"))
+    print(f"\n{agreement(table)}\nreport: {folder / 'index.html'}")
+    return 0
+
+
 def _print_columns(rows: Sequence[dict]) -> None:
     """`rows` (dicts with the same keys) as left-aligned columns under a header line."""
     if rows:
@@ -189,7 +228,8 @@ def _tasks(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return {"run": _run, "compare": _compare, "tasks": _tasks}[args.command](args)
+    commands = {"run": _run, "pool": _pool, "compare": _compare, "tasks": _tasks}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from . import results
 from .stats import NS_SCALE, Z95, levels_of, select_metric, task_order
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "PAPER_CLAIMS", "VERDICTS", "COLUMNS", "check",
-           "verdicts", "claims_for", "saturation_log2"]
+           "verdicts", "claims_for", "claimed_bound", "saturation_log2"]
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 COLUMNS = ("paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high", "evidence")
@@ -236,16 +236,19 @@ def _optimized(c: Cells) -> float:
 
 
 def _source_converged(source: pd.DataFrame) -> str:
-    """"" if the source network's top-1 at its last two snapshots differ by < CONVERGED."""
+    """"" if every source network's top-1 at its last two snapshots differ by < CONVERGED
+    (one network per source task: a table pooling worlds holds one per world)."""
     if source.empty:
         return "the table has no source accuracy per snapshot, so convergence is unknown"
-    acc = source.groupby("level_index")["score"].mean().sort_index().dropna()
-    if len(acc) < 2:
-        return "one snapshot only: convergence is unknown"
-    last, before = float(acc.iloc[-1]), float(acc.iloc[-2])
-    if abs(last - before) >= CONVERGED:
-        return (f"the source network has not converged: its top-1 at the last two snapshots is "
-                f"{before:.1f} and {last:.1f} % (plateau: within {CONVERGED:g} point)")
+    for task, rows in source.groupby("task", sort=True):
+        acc = rows.groupby("level_index")["score"].mean().sort_index().dropna()
+        if len(acc) < 2:
+            return f"one snapshot only of {task}: convergence is unknown"
+        last, before = float(acc.iloc[-1]), float(acc.iloc[-2])
+        if abs(last - before) >= CONVERGED:
+            return (f"the {task} network has not converged: its top-1 at the last two "
+                    f"snapshots is {before:.1f} and {last:.1f} % (plateau: within "
+                    f"{CONVERGED:g} point)")
     return ""
 
 
@@ -524,6 +527,16 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
     )
     _, point, lo, hi, _ = deciding
     return Verdict(paper_claim, claim.text, verdict, float(point), lo, hi, evidence)
+
+
+def claimed_bound(paper_claim: str) -> float:
+    """The value a claim's statistics must exceed (one per claim: all its statistics share it)."""
+    if paper_claim not in CLAIMS:
+        raise ValueError(f"paper_claim={paper_claim!r} is not one of {list(PAPER_CLAIMS)}")
+    bounds = {s.threshold for s in CLAIMS[paper_claim].statistics}
+    if len(bounds) != 1:
+        raise ValueError(f"the statistics of {paper_claim!r} have several bounds {sorted(bounds)}")
+    return bounds.pop()
 
 
 def claims_for(factor: str) -> list[Claim]:

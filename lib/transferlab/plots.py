@@ -62,6 +62,7 @@ __all__ = [
     "error_reduction",
     "optimized_bars",
     "best_level_figure",
+    "claims_forest",
 ]
 
 GROUP_COLORS = {
@@ -546,3 +547,47 @@ def _state_of_the_art(ax: Axes, theirs: pd.DataFrame) -> None:
                Line2D([], [], marker="_", ms=12, mew=2.5, ls="none", color=SOTA_COLOR,
                       label="non-ConvNet state of the art")]
     ax.legend(handles=handles, fontsize=8, loc="upper left", ncol=4, frameon=False)
+
+
+VERDICT_COLORS = {"reproduced": "#2a9d4b", "not reproduced": "#c0392b", "inconclusive": "#d4a017"}
+
+
+def claims_forest(runs: dict[str, pd.DataFrame]) -> Figure:
+    """Each paper claim's deciding statistic with its 95 % interval, one row per run (e.g. each
+    world alone, then the worlds pooled), coloured by verdict, the claimed bound dashed: one
+    panel per claim, since the claims' units differ. `runs`: label -> claims table
+    (transferlab.claims.COLUMNS); world checks are left out."""
+    from .claims import PAPER_CLAIMS, claimed_bound
+
+    labels = list(runs)
+    found = [c for c in PAPER_CLAIMS
+             if any(c in set(t["paper_claim"]) for t in runs.values())]
+    if not found:
+        raise ValueError(f"no paper claim in the runs {labels}")
+    fig = new_figure((7, 0.35 * len(labels) * len(found) + 0.7 * len(found) + 0.3))
+    axes = fig.subplots(len(found), 1, squeeze=False).ravel()
+    for ax, claim in zip(axes, found, strict=True):
+        ys = np.arange(len(labels))[::-1]
+        for y, label in zip(ys, labels, strict=True):
+            row = runs[label][runs[label]["paper_claim"] == claim]
+            if row.empty or not np.isfinite(float(row["statistic"].iloc[0])):
+                ax.text(0.01, y, "(no value)", va="center", transform=ax.get_yaxis_transform(),
+                        color="0.5", fontsize=8)
+                continue
+            r = row.iloc[0]
+            color = VERDICT_COLORS.get(r["verdict"], "0.4")
+            lo, hi = float(r["ci_low"]), float(r["ci_high"])
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([lo, hi], [y, y], color=color, lw=2.5, solid_capstyle="butt")
+            ax.plot(float(r["statistic"]), y, "o", color=color, ms=6)
+        ax.axvline(claimed_bound(claim), color="0.3", ls="--", lw=1)
+        ax.set_yticks(ys, labels, fontsize=8)
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        ax.set_title(f"{claim} (claimed: right of the dashed line)", fontsize=9, loc="left")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    handles = [Line2D([], [], color=c, marker="o", lw=2.5, label=v)
+               for v, c in VERDICT_COLORS.items()]
+    axes[0].legend(handles=handles, fontsize=7, loc="lower right", frameon=False,
+                   bbox_to_anchor=(1.0, 1.0), ncol=3)
+    return fig

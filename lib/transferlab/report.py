@@ -223,9 +223,11 @@ def _e(text: Any) -> str:
 
 def _section(profile_dir: Path, rec: RunRecord) -> str:
     folder = profile_dir / rec.name
+    page = folder / f"{rec.name}.html"  # a pooled run's folders hold no notebook
+    title = (f'<a href="{_e(rec.name)}/{_e(rec.name)}.html">{_e(rec.title)}</a>'
+             if page.exists() else _e(rec.title))
     parts = [
-        f'<section id="{_e(rec.name)}"><h2><a href="{_e(rec.name)}/{_e(rec.name)}.html">'
-        f"{_e(rec.title)}</a></h2>",
+        f'<section id="{_e(rec.name)}"><h2>{title}</h2>',
         f'<p><span class="status {_e(rec.status)}">{_e(rec.status)}</span> '
         f"{_e(rec.name)} &middot; {rec.seconds:.1f} s &middot; finished {_e(rec.finished)}</p>",
     ]
