@@ -170,6 +170,16 @@ def test_fine_tuning_rates_were_chosen_on_validation_by_the_plan(smoke_run, smok
         assert rows[rows.chosen]["validation score"].item() == rows["validation score"].max()
 
 
+def test_a_serial_run_leaves_nothing_of_its_plan_to_compute(smoke_run, smoke_cache, tmp_path,
+                                                           monkeypatch):
+    """The batch run computed in the notebooks (no Dask): its cache must hold what the plan
+    would have computed, Table 6's search records included, or `pool` would ask for a rerun.
+    World splits aside: a notebook draws only those it reads."""
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(smoke_cache))
+    units = runner.study_plan(runner.plan("smoke", out=tmp_path))
+    assert [u.id for u in units.todo() if u.kind != "world"] == []
+
+
 def test_pool_reads_two_worlds_runs_and_names_a_world_not_run(smoke_run, smoke_cache, tmp_path,
                                                              monkeypatch, capsys):
     from transferlab.__main__ import main

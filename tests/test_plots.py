@@ -317,27 +317,29 @@ def test_every_factor_draws_with_seeds_and_subsets(factor):
     plots.level_bars(df, factor, LEVELS[factor][0])
 
 
-def test_claims_forest_draws_a_panel_per_claim_and_a_row_per_run():
-    from transferlab import claims
+def test_claims_forest_draws_a_panel_per_statistic_and_a_row_per_run():
+    from transferlab.claims import Measured, Verdict
 
-    def run(stat, verdict):
-        return pd.DataFrame([{"paper_claim": "depth", "claim": "c", "verdict": verdict,
-                              "statistic": stat, "ci_low": stat - 1, "ci_high": stat + 1,
-                              "evidence": "e"},
-                             {"paper_claim": "early_stopping", "claim": "c", "verdict": verdict,
-                              "statistic": stat, "ci_low": np.nan, "ci_high": np.nan,
-                              "evidence": "e"},
-                             {"paper_claim": "", "claim": "a world check", "verdict": verdict,
-                              "statistic": 0, "ci_low": np.nan, "ci_high": np.nan,
-                              "evidence": "e"}])
+    def run(value, verdict, ci=1.0):
+        stats = (Measured("near gain", value, value - ci, value + ci, 0.0, "points"),
+                 Measured("near - retrieval", -value, -value - ci, -value + ci, 0.0, "points"))
+        return [Verdict("width", "c", verdict, -value, -value - ci, -value + ci, "e", stats),
+                Verdict("early_stopping", "c", verdict, value, np.nan, np.nan, "e",
+                        (Measured("final - best", value, np.nan, np.nan, -1.0, "points"),))]
 
     fig = plots.claims_forest({"world 2": run(0.5, "inconclusive"),
-                               "world 3": run(2.0, "reproduced"),
-                               "pooled": run(1.2, "reproduced")})
+                               "world 3": run(2.0, "not reproduced"),
+                               "pooled": run(1.2, "inconclusive", ci=0.5)})
     axes = fig.get_axes()
-    assert [ax.get_title(loc="left").split()[0] for ax in axes] == ["depth", "early_stopping"]
-    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["world 2", "world 3", "pooled"]
-    dashed = [ln for ln in axes[1].get_lines() if ln.get_linestyle() == "--"]
-    assert dashed[0].get_xdata()[0] == claims.claimed_bound("early_stopping") == -1.0
-    with pytest.raises(ValueError, match="no paper claim"):
-        plots.claims_forest({"a": run(1, "reproduced").iloc[2:]})
+    assert [ax.get_title(loc="left") for ax in axes] == [
+        "width: near gain (points)", "width: near - retrieval (points)",
+        "early_stopping: final - best (points)"]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == [
+        "world 2: inconclusive", "world 3: not reproduced", "pooled: inconclusive"]
+    colors = [ln.get_color() for ln in axes[1].get_lines() if ln.get_marker() == "o"]
+    # near - retrieval: world 2's interval crosses 0, world 3's and pooled's lie below it
+    assert colors == [plots.SUPPORT_COLORS[k] for k in ("both", "opposite", "opposite")]
+    dashed = [ln for ln in axes[2].get_lines() if ln.get_linestyle() == "--"]
+    assert dashed[0].get_xdata()[0] == -1.0
+    with pytest.raises(ValueError, match="no statistic"):
+        plots.claims_forest({"a": []})

@@ -20,7 +20,6 @@ def test_a_pooled_table_names_each_worlds_tasks_apart_and_keeps_replicates():
     assert len(table) == len(a) + len(b)
     assert set(table["task"]) == ({f"{t} (world 2)" for t in a["task"]}
                                   | {f"{t} (world 3)" for t in b["task"]})
-    assert table.groupby("task")["group"].nunique().eq(1).all()
     assert table["boot"].map(len).eq(len(a["boot"].iloc[0])).all()
 
 
@@ -62,11 +61,26 @@ def test_early_stopping_needs_every_worlds_source_network_converged():
     assert "objects (world 3) network has not converged" in v.evidence
 
 
-def test_pooled_verdicts_name_the_worlds_and_leave_out_world_checks():
+def test_pooled_verdicts_name_the_worlds():
     worlds = {w: make_table("depth", _depth_gain(3.0), seed=w) for w in (4, 5)}
     found = pooling.pooled_verdicts(pooling.pooled_table(worlds), (4, 5))
-    assert list(found["paper_claim"]) == ["depth"]
-    assert found["evidence"].iloc[0].endswith("Tasks of worlds 4, 5 pooled.")
+    assert [v.paper_claim for v in found] == ["depth"] and found[0].verdict == "reproduced"
+    assert found[0].evidence.endswith("Tasks of worlds 4, 5 pooled.")
+
+
+def test_every_notebook_of_a_paper_claim_is_pooled():
+    assert {name.split("_", 1)[1] for name in pooling.RUNS} == {
+        c.factor for c in claims.CLAIMS.values()}
+
+
+def test_the_folder_of_a_pooled_run_does_not_depend_on_the_order_of_the_worlds():
+    assert pooling.folder_name("quick", (3, 2)) == pooling.folder_name("quick", (2, 3)) \
+        == "quick-worlds-2-3"
+
+
+def test_the_real_profile_has_no_worlds_to_pool(tmp_path):
+    with pytest.raises(ValueError, match="profile='real'"):
+        pooling.pool("real", (0, 1), out=tmp_path)
 
 
 @pytest.mark.parametrize("seeds", [["1"], ["1", "1"], ["-1", "2"]])

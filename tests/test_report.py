@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from transferlab import report
 from transferlab.__main__ import main
 from transferlab.report import claim_statistic, compare_claims, markdown_table, read_claims
 
@@ -97,3 +98,17 @@ def test_compare_command_labels_runs_and_fails_cleanly_on_a_missing_one(tmp_path
     SEED_1.to_csv(odd / "claims.csv", index=False)
     assert main(["compare", str(tmp_path / "a"), str(odd), "--markdown"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"| claim | {tmp_path / 'a'} | {odd} | same verdict |"
+
+
+def test_the_index_links_a_notebooks_page_only_where_there_is_one(tmp_path):
+    for name in ("01_width", "02_depth"):
+        (tmp_path / name).mkdir()
+        report.RunRecord(name, f"Title {name}", "ok", 1.0, "2026-12-07T00:00:00").save(
+            tmp_path / name)
+    (tmp_path / "01_width" / "01_width.html").write_text("<html></html>")
+    records = report.collect(tmp_path, ["01_width", "02_depth"])
+    page = report.write_index(tmp_path, "quick", records, "quick profile, worlds 0, 1 pooled")
+    html = page.read_text()
+    assert '<a href="01_width/01_width.html">Title 01_width</a>' in html
+    assert "02_depth.html" not in html and "<h2>Title 02_depth</h2>" in html
+    assert "<h1>transferlab: quick profile, worlds 0, 1 pooled</h1>" in html

@@ -177,7 +177,9 @@ def factor_notebook(name: str, f: dict):
         md("## Claim check\n\nEach verdict weighs the statistic against its bootstrap interval: "
            "*reproduced* when the interval supports the claim, *not reproduced* when it "
            "contradicts it, *inconclusive* otherwise."),
-        code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
+        # The claims read the whole table: a claim picks its own layer where there are several.
+        code(f"verdicts = factors.verdicts({f.get('results', 'table')})\n"
+             "verdicts.style.hide(axis='index')"),
         code(f'report.publish(P.output_dir, name="{name}", results={f.get("results", "table")},\n'
              '               claims=verdicts, headline=headline);'),
         md(EXPLORE_TEXT + (" The checkbox shows or hides the paper's numbers."

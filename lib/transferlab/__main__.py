@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     pool.add_argument("--notebooks", type=Path, help="notebook folder (default: notebooks/)")
     pool.add_argument("--params", type=Path, help="parameter folder (default: params/)")
     pool.add_argument("--seeds", nargs="+", type=int, metavar="N",
-                      help="training seeds, as the runs were given them")
+                      help="training seeds, as the runs were given them (default: the "
+                      "profile's)")
 
     compare = sub.add_parser(
         "compare", help="the verdicts of finished runs side by side (another seed, world or "
@@ -146,6 +147,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _pool(args: argparse.Namespace) -> int:
     from .cache import CacheError
+    from .claims import as_table
     from .pooling import pool
     from .report import agreement, compare_claims
 
@@ -158,7 +160,7 @@ def _pool(args: argparse.Namespace) -> int:
     except (ValueError, CacheError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = compare_claims(verdicts)
+    table = compare_claims({label: as_table(found) for label, found in verdicts.items()})
     _print_columns(table.to_dict("records"))
     print(f"\n{agreement(table)}\nreport: {folder / 'index.html'}")
     return 0

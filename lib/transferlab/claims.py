@@ -36,7 +36,8 @@ from . import results
 from .stats import NS_SCALE, Z95, levels_of, select_metric, task_order
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "PAPER_CLAIMS", "VERDICTS", "COLUMNS", "check",
-           "verdicts", "claims_for", "claimed_bound", "saturation_log2"]
+           "verdicts", "checked", "as_table", "claims_for", "Verdict", "Measured",
+           "saturation_log2"]
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 COLUMNS = ("paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high", "evidence")
@@ -240,7 +241,7 @@ def _source_converged(source: pd.DataFrame) -> str:
     (one network per source task: a table pooling worlds holds one per world)."""
     if source.empty:
         return "the table has no source accuracy per snapshot, so convergence is unknown"
-    for task, rows in source.groupby("task", sort=True):
+    for task, rows in source.groupby("task", sort=False):
         acc = rows.groupby("level_index")["score"].mean().sort_index().dropna()
         if len(acc) < 2:
             return f"one snapshot only of {task}: convergence is unknown"
@@ -444,8 +445,26 @@ def _replicates(grid: _Grid, n_boot: int, rng: np.random.Generator):
 
 
 @dataclass(frozen=True)
+class Measured:
+    """One statistic of a claim as measured: its value, 95 % interval, bound and unit."""
+
+    name: str
+    value: float
+    ci_low: float
+    ci_high: float
+    threshold: float
+    unit: str
+
+    @property
+    def support(self) -> str:
+        """"claimed", "opposite", "both" or "unknown": where the interval lies."""
+        return _support(self.ci_low, self.ci_high, self.threshold)
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """The outcome of one claim; `statistic` [ci_low, ci_high] is the deciding statistic."""
+    """The outcome of one claim; `statistic` [ci_low, ci_high] is the deciding statistic,
+    `measured` every statistic of the claim (not a column of claims.csv: the evidence says it)."""
 
     paper_claim: str
     claim: str
@@ -454,6 +473,7 @@ class Verdict:
     ci_low: float
     ci_high: float
     evidence: str
+    measured: tuple[Measured, ...] = ()
 
     def as_row(self) -> dict:
         return {c: getattr(self, c) for c in COLUMNS}
@@ -506,6 +526,8 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
     except _Missing as missing:
         return Verdict(paper_claim, claim.text, "inconclusive", nan, nan, nan,
                        f"Missing data: {missing}.")
+    measured = tuple(Measured(stat.name, point, lo, hi, stat.threshold, stat.unit)
+                     for stat, point, lo, hi, _ in found)
     supports = [f[4] for f in found]
     unmet = claim.condition(grid.cells, grid.source) if claim.condition else ""
     if "opposite" in supports:
@@ -526,17 +548,7 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
         + (f" Not reproduced as stated: {unmet}." if unmet else "")
     )
     _, point, lo, hi, _ = deciding
-    return Verdict(paper_claim, claim.text, verdict, float(point), lo, hi, evidence)
-
-
-def claimed_bound(paper_claim: str) -> float:
-    """The value a claim's statistics must exceed (one per claim: all its statistics share it)."""
-    if paper_claim not in CLAIMS:
-        raise ValueError(f"paper_claim={paper_claim!r} is not one of {list(PAPER_CLAIMS)}")
-    bounds = {s.threshold for s in CLAIMS[paper_claim].statistics}
-    if len(bounds) != 1:
-        raise ValueError(f"the statistics of {paper_claim!r} have several bounds {sorted(bounds)}")
-    return bounds.pop()
+    return Verdict(paper_claim, claim.text, verdict, float(point), lo, hi, evidence, measured)
 
 
 def claims_for(factor: str) -> list[Claim]:
@@ -544,10 +556,19 @@ def claims_for(factor: str) -> list[Claim]:
     return [c for c in CLAIMS.values() if c.factor == factor]
 
 
-def verdicts(df: pd.DataFrame, factor: str | None = None, **options) -> pd.DataFrame:
-    """The claims reading `factor` (None: every claim whose factor is in `df`), one row each
-    with columns COLUMNS; `options` go to `check`."""
+def checked(df: pd.DataFrame, factor: str | None = None, **options) -> list[Verdict]:
+    """`check` of each claim reading `factor` (None: every claim whose factor is in `df`);
+    `options` go to `check`."""
     wanted = claims_for(factor) if factor is not None else [
         c for c in CLAIMS.values() if c.factor in set(df["factor"])]
-    rows = [check(c.paper_claim, df, **options).as_row() for c in wanted]
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    return [check(c.paper_claim, df, **options) for c in wanted]
+
+
+def as_table(found: list[Verdict]) -> pd.DataFrame:
+    """Verdicts as the claims table: one row each, columns COLUMNS."""
+    return pd.DataFrame([v.as_row() for v in found], columns=list(COLUMNS))
+
+
+def verdicts(df: pd.DataFrame, factor: str | None = None, **options) -> pd.DataFrame:
+    """The claims table of `checked(df, factor, **options)`."""
+    return as_table(checked(df, factor, **options))

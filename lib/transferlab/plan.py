@@ -378,14 +378,6 @@ def _compute_unit(unit: Unit) -> None:
     elif unit.kind == "search":
         from . import factors
 
-        def record() -> dict:
-            _, chosen, _ = factors.search(study, *unit.args)  # its scores go to the cache
-            return {"chosen": chosen.representation}
-
-        config = search_config(study, *unit.args)
-        if config is None:  # nothing to key it on (real networks): the scores are cached anyway
-            record()
-        else:
-            study.cache.get_or_compute("search", config, record, codec="json")
+        factors.recorded_search(study, *unit.args)
     else:
         study.evaluate(*unit.args)

@@ -14,7 +14,7 @@ N-S scores are drawn times 25 so they share the 0..100 axis, and the task's labe
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -549,45 +549,50 @@ def _state_of_the_art(ax: Axes, theirs: pd.DataFrame) -> None:
     ax.legend(handles=handles, fontsize=8, loc="upper left", ncol=4, frameon=False)
 
 
-VERDICT_COLORS = {"reproduced": "#2a9d4b", "not reproduced": "#c0392b", "inconclusive": "#d4a017"}
+SUPPORT_COLORS = {"claimed": "#2a9d4b", "opposite": "#c0392b", "both": "#d4a017"}
+_SUPPORT_TEXT = {"claimed": "interval on the claimed side", "opposite": "on the other side",
+                 "both": "across the bound"}
 
 
-def claims_forest(runs: dict[str, pd.DataFrame]) -> Figure:
-    """Each paper claim's deciding statistic with its 95 % interval, one row per run (e.g. each
-    world alone, then the worlds pooled), coloured by verdict, the claimed bound dashed: one
-    panel per claim, since the claims' units differ. `runs`: label -> claims table
-    (transferlab.claims.COLUMNS); world checks are left out."""
-    from .claims import PAPER_CLAIMS, claimed_bound
-
+def claims_forest(runs: Mapping[str, Sequence]) -> Figure:
+    """Every statistic of every paper claim with its 95 % interval, one row per run (e.g. each
+    world alone, then the worlds pooled), the claimed bound dashed; one panel per statistic,
+    titled with its claim, name and unit. A row is coloured by where its interval lies
+    (claimed side, other side, across the bound) and labelled with its run and the claim's
+    verdict there. `runs`: label -> `transferlab.claims.Verdict`s (`claims.checked`)."""
     labels = list(runs)
-    found = [c for c in PAPER_CLAIMS
-             if any(c in set(t["paper_claim"]) for t in runs.values())]
-    if not found:
-        raise ValueError(f"no paper claim in the runs {labels}")
-    fig = new_figure((7, 0.35 * len(labels) * len(found) + 0.7 * len(found) + 0.3))
-    axes = fig.subplots(len(found), 1, squeeze=False).ravel()
-    for ax, claim in zip(axes, found, strict=True):
+    panels: dict[tuple[str, str], dict[str, tuple]] = {}  # (claim, statistic) -> label -> ...
+    for label, found in runs.items():
+        for v in found:
+            for m in v.measured:
+                panels.setdefault((v.paper_claim, m.name), {})[label] = (v.verdict, m)
+    if not panels:
+        raise ValueError(f"the runs {labels} measured no statistic of a paper claim")
+    fig = new_figure((7.5, 0.32 * len(labels) * len(panels) + 0.75 * len(panels) + 0.4))
+    axes = fig.subplots(len(panels), 1, squeeze=False).ravel()
+    for ax, ((claim, name), by_run) in zip(axes, panels.items(), strict=True):
         ys = np.arange(len(labels))[::-1]
+        ticks = []
         for y, label in zip(ys, labels, strict=True):
-            row = runs[label][runs[label]["paper_claim"] == claim]
-            if row.empty or not np.isfinite(float(row["statistic"].iloc[0])):
-                ax.text(0.01, y, "(no value)", va="center", transform=ax.get_yaxis_transform(),
-                        color="0.5", fontsize=8)
+            verdict, m = by_run.get(label, ("", None))
+            ticks.append(f"{label}: {verdict}" if verdict else f"{label}: -")
+            if m is None or not np.isfinite(m.value):
                 continue
-            r = row.iloc[0]
-            color = VERDICT_COLORS.get(r["verdict"], "0.4")
-            lo, hi = float(r["ci_low"]), float(r["ci_high"])
-            if np.isfinite(lo) and np.isfinite(hi):
-                ax.plot([lo, hi], [y, y], color=color, lw=2.5, solid_capstyle="butt")
-            ax.plot(float(r["statistic"]), y, "o", color=color, ms=6)
-        ax.axvline(claimed_bound(claim), color="0.3", ls="--", lw=1)
-        ax.set_yticks(ys, labels, fontsize=8)
+            color = SUPPORT_COLORS.get(m.support, "0.5")
+            if np.isfinite(m.ci_low) and np.isfinite(m.ci_high):
+                ax.plot([m.ci_low, m.ci_high], [y, y], color=color, lw=2.5,
+                        solid_capstyle="butt")
+            ax.plot(m.value, y, "o", color=color, ms=6)
+        bound = next(m.threshold for _, m in by_run.values())
+        ax.axvline(bound, color="0.3", ls="--", lw=1)
+        ax.set_yticks(ys, ticks, fontsize=8)
         ax.set_ylim(-0.6, len(labels) - 0.4)
-        ax.set_title(f"{claim} (claimed: right of the dashed line)", fontsize=9, loc="left")
+        unit = next(m.unit for _, m in by_run.values())
+        ax.set_title(f"{claim}: {name}" + (f" ({unit})" if unit else ""), fontsize=9, loc="left")
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
-    handles = [Line2D([], [], color=c, marker="o", lw=2.5, label=v)
-               for v, c in VERDICT_COLORS.items()]
-    axes[0].legend(handles=handles, fontsize=7, loc="lower right", frameon=False,
-                   bbox_to_anchor=(1.0, 1.0), ncol=3)
+    handles = [Line2D([], [], color=c, marker="o", lw=2.5, label=_SUPPORT_TEXT[k])
+               for k, c in SUPPORT_COLORS.items()]
+    handles.append(Line2D([], [], color="0.3", ls="--", lw=1, label="claimed bound"))
+    fig.legend(handles=handles, fontsize=7, loc="outside upper center", frameon=False, ncol=4)
     return fig

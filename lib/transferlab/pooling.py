@@ -9,33 +9,39 @@ change from one world to the next. Pooling W worlds gives every group W times th
 The claims are `transferlab.claims`' own, unchanged, on one table that holds every world:
 there a task of world w is a task of its own, named "birds (world w)", so the bootstrap
 resamples tasks within each distance group across all worlds, seeds as whole units, and
-each task's test images paired across its levels. A world's own checks (its card,
+each task's test images paired across its levels. The intervals are conditional on each
+world's source networks, as a single world's are on its own: the tasks of one world share
+them, and with one training seed nothing resamples them. A world's own checks (its card,
 00_world) stay per world and are not pooled.
 
 Pooling computes nothing expensive: every world must have been run first (same profile,
-parameters and seeds); a world lacking a network, fine-tune, feature or score is named, with
+parameters and seeds); a world lacking a network, score or Table 6 search is named, with
 the command that computes it, before any table is read.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 import pandas as pd
 
-from . import claims, factors, plots, report, results
+from . import claims, factors, plots, report
 from . import params as params_mod
 from .runner import (
     Job,
     default_notebooks_dir,
     find_notebooks,
     plan,
+    replace_folder,
     select_notebooks,
+    staging_folder,
     study_plan,
 )
 
@@ -71,18 +77,16 @@ def pooled_table(tables: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
                       for w, t in tables.items()], ignore_index=True)
 
 
-def pooled_verdicts(table: pd.DataFrame, world_seeds: Sequence[int]) -> pd.DataFrame:
-    """The paper's claims on a pooled table (`claims.verdicts`), the evidence naming the
-    worlds; a world's own checks are left out."""
-    found = _paper_claims(claims.verdicts(table))
+def pooled_verdicts(table: pd.DataFrame, world_seeds: Sequence[int]) -> list[claims.Verdict]:
+    """The paper's claims on a pooled table (`claims.checked`), the evidence naming the worlds."""
     worlds = ", ".join(str(w) for w in world_seeds)
-    found["evidence"] = found["evidence"] + f" Tasks of worlds {worlds} pooled."
-    return found
+    return [replace(v, evidence=f"{v.evidence} Tasks of worlds {worlds} pooled.")
+            for v in claims.checked(table)]
 
 
 def folder_name(profile: str, world_seeds: Sequence[int]) -> str:
-    """The report folder of a pooled run: quick-worlds-2-3."""
-    return f"{profile}-worlds-" + "-".join(str(w) for w in world_seeds)
+    """The report folder of a pooled run: quick-worlds-2-3 (seeds in increasing order)."""
+    return f"{profile}-worlds-" + "-".join(str(w) for w in sorted(world_seeds))
 
 
 def _check_seeds(world_seeds: Sequence[int]) -> tuple[int, ...]:
@@ -90,10 +94,10 @@ def _check_seeds(world_seeds: Sequence[int]) -> tuple[int, ...]:
     if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ValueError(f"world_seeds={list(world_seeds)}: pooling needs at least two "
                          "different world seeds, each >= 0")
-    return seeds
+    return tuple(sorted(seeds))
 
 
-def _world_jobs(profile: str, only: Sequence[str], world_seeds: Sequence[int],
+def _world_jobs(profile: str, only: Sequence[str], world_seeds: Sequence[int], out: Path,
                 notebooks_dir: Path, params_dir: Path | None, overrides: Mapping,
                 stderr: TextIO) -> dict[int, list[Job]]:
     """Each world's jobs of the notebooks with a paper claim, every request checked."""
@@ -108,26 +112,36 @@ def _world_jobs(profile: str, only: Sequence[str], world_seeds: Sequence[int],
     if not wanted:
         raise ValueError(f"--only {list(only)} names no notebook with a paper claim; those "
                          f"are {list(RUNS)}")
-    return {w: plan(profile, wanted, "reports", notebooks_dir, params_dir,
+    return {w: plan(profile, wanted, out, notebooks_dir, params_dir,
                     {**overrides, "world_seed": w}, stderr)
             for w in world_seeds}
 
 
-def _missing(jobs: Mapping[int, list[Job]], profile: str, overrides: Mapping) -> str:
-    """"" if every world's units are in the cache, else what is missing and how to compute it."""
+def _missing(jobs: Mapping[int, list[Job]], profile: str, overrides: Mapping,
+             params_dir: Path | None, notebooks_dir: Path) -> str:
+    """"" if every world's networks, scores and searches are in the cache, else what each
+    world lacks and the command that computes it (into a report folder of its own)."""
     lines = []
     for w, world_jobs in jobs.items():
-        units = study_plan(world_jobs)
         # A world split is cheap to draw again (the whole world: a core-minute), and a run on
         # --workers 0 draws only the splits its notebooks read, fewer than the plan lists.
-        pending = [u for u in units.todo() if u.kind != "world"]
-        if pending:
-            names = " ".join(j.name for j in world_jobs)
-            seeds = overrides.get("seeds")
-            given = f" --seeds {' '.join(map(str, seeds))}" if seeds else ""
-            lines.append(f"world {w}: {len(pending)} of {len(units.units)} units not "
-                         f"computed; run: python -m transferlab run --profile {profile} "
-                         f"--world-seed {w}{given} --only {names} (with the same --params)")
+        units = study_plan(world_jobs)
+        needed = [u for u in units.units.values() if u.kind != "world"]
+        pending = [u for u in needed if u.id in units.pending]
+        if not pending:
+            continue
+        given = "".join(
+            f" {flag} {value}" for flag, value in (
+                ("--seeds", " ".join(map(str, overrides.get("seeds") or ()))),
+                ("--params", params_dir or ""),
+                ("--notebooks", notebooks_dir if notebooks_dir != default_notebooks_dir()
+                 else ""))
+            if value)
+        names = " ".join(j.name for j in world_jobs)
+        lines.append(f"world {w}: {len(pending)} of its {len(needed)} expensive units (networks, "
+                     f"features, scores, searches) not computed; run: python -m transferlab "
+                     f"run --profile {profile} --world-seed {w} --only {names}{given} "
+                     f"--out reports-world{w}")
     return "\n".join(lines)
 
 
@@ -140,55 +154,51 @@ def pool(
     params_dir: Path | None = None,
     overrides: Mapping | None = None,
     stderr: TextIO | None = None,
-) -> tuple[Path, dict[str, pd.DataFrame]]:
+) -> tuple[Path, dict[str, list[claims.Verdict]]]:
     """Pool the finished runs of `world_seeds` into out/<profile>-worlds-.../: per notebook
-    its pooled results.csv and claims.csv and a headline figure (each claim per world and
+    its pooled results.csv and claims.csv and a headline figure (every statistic per world and
     pooled, `plots.claims_forest`), and the run's claims.csv and index.html (which
     `python -m transferlab compare` reads). Returns the folder and the paper claims' verdicts
     of each world alone ("world 2", ...) and pooled ("pooled").
 
-    Raises ValueError, before reading any table, on a bad request or a world not run yet.
+    Raises ValueError (or CacheError) before reading any table, on a bad request or a world
+    not run yet. A notebook's folder is replaced only once its pooled outputs are written.
     """
     stderr = stderr or sys.stderr
     seeds = _check_seeds(world_seeds)
     overrides = dict(overrides or {})
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
-    jobs = _world_jobs(profile, only, seeds, notebooks_dir, params_dir, overrides, stderr)
-    missing = _missing(jobs, profile, overrides)
+    out = Path(out)
+    jobs = _world_jobs(profile, only, seeds, out, notebooks_dir, params_dir, overrides, stderr)
+    missing = _missing(jobs, profile, overrides, params_dir, notebooks_dir)
     if missing:
         raise ValueError("pooling reads finished runs only:\n" + missing)
-    folder = Path(out).resolve() / folder_name(profile, seeds)
-    records, by_run = [], {}
+    folder = out.resolve() / folder_name(profile, seeds)
+    by_run: dict[str, list[claims.Verdict]] = {}
     for i, first in enumerate(jobs[seeds[0]]):
-        name = first.name
         start = time.perf_counter()
-        print(f"{name}: pooling worlds {', '.join(map(str, seeds))}", file=stderr)
-        tables = {}
+        print(f"{first.name}: pooling worlds {', '.join(map(str, seeds))}", file=stderr)
+        tables, runs = {}, {}
         for w in seeds:  # everything is in the cache: no progress bars
-            checked = params_mod.validate(name, jobs[w][i].parameters)
-            tables[w] = RUNS[name](checked, factors.study_for(checked, progress=False))
+            checked = params_mod.validate(first.name, jobs[w][i].parameters)
+            tables[w] = RUNS[first.name](checked, factors.study_for(checked, progress=False))
+            runs[f"world {w}"] = claims.checked(tables[w])
         table = pooled_table(tables)
-        found = pooled_verdicts(table, seeds)
-        for w in seeds:
-            by_run.setdefault(f"world {w}", []).append(_paper_claims(claims.verdicts(tables[w])))
-        by_run.setdefault("pooled", []).append(found)
-        nb_folder = folder / name
-        nb_folder.mkdir(parents=True, exist_ok=True)
-        results.without_replicates(table).to_csv(nb_folder / "results.csv", index=False)
-        report.validate_claims(found).to_csv(nb_folder / "claims.csv", index=False)
-        runs = {label: tables_[-1] for label, tables_ in by_run.items()}
-        plots.claims_forest(runs).savefig(nb_folder / "headline.png", dpi=110,
-                                          bbox_inches="tight")
-        record = report.RunRecord(
-            name=name, title=f"{report.notebook_title(first.notebook)} (worlds pooled)",
+        runs["pooled"] = pooled_verdicts(table, seeds)
+        for label, found in runs.items():
+            by_run.setdefault(label, []).extend(found)
+        target = folder / first.name
+        staging = staging_folder(target)
+        shutil.rmtree(staging, ignore_errors=True)
+        report.publish(str(staging), first.name, table, claims.as_table(runs["pooled"]),
+                       plots.claims_forest(runs))
+        report.RunRecord(
+            name=first.name, title=f"{report.notebook_title(first.notebook)} (worlds pooled)",
             status="ok", seconds=round(time.perf_counter() - start, 1),
-            finished=datetime.now().isoformat(timespec="seconds"))
-        record.save(nb_folder)
-        records.append(record)
+            finished=datetime.now().isoformat(timespec="seconds")).save(staging)
+        replace_folder(target, staging)
+    records = report.collect(folder, list(RUNS))  # with notebooks pooled here before
     report.write_tables(folder, records)
-    report.write_index(folder, folder.name, records)
-    return folder, {label: pd.concat(t, ignore_index=True) for label, t in by_run.items()}
-
-
-def _paper_claims(verdicts: pd.DataFrame) -> pd.DataFrame:
-    return verdicts[verdicts["paper_claim"] != ""].reset_index(drop=True)
+    report.write_index(folder, profile, records,
+                       f"{profile} profile, worlds {', '.join(map(str, seeds))} pooled")
+    return folder, by_run

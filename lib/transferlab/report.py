@@ -378,14 +378,17 @@ def _verdict_table(profile_dir: Path, records: Sequence[RunRecord]) -> str:
     )
 
 
-def write_index(profile_dir: Path, profile: str, records: Sequence[RunRecord]) -> Path:
-    """The profile's index.html: per notebook its title, status, time, figure and verdicts."""
+def write_index(profile_dir: Path, profile: str, records: Sequence[RunRecord],
+                what: str = "") -> Path:
+    """The profile's index.html: per notebook its title, status, time, figure and verdicts.
+    `what` names the run (default: "<profile> profile")."""
     failed = sum(r.status != "ok" for r in records)
     now = datetime.now().isoformat(timespec="seconds")
+    what = _e(what or f"{profile} profile")
     head = (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>transferlab: {_e(profile)} profile</title><style>{_CSS}</style></head><body>"
-        f"<h1>transferlab: {_e(profile)} profile</h1>"
+        f"<title>transferlab: {what}</title><style>{_CSS}</style></head><body>"
+        f"<h1>transferlab: {what}</h1>"
         f"<p>{len(records)} notebooks, {failed} failed &middot; index written {now} &middot; "
         f'tables: <a href="results.csv">results.csv</a>, <a href="claims.csv">claims.csv</a></p>'
     )

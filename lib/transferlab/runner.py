@@ -206,7 +206,7 @@ def _execute(job: Job, title: str, kernel: str, cwd: Path, log_output: bool,
     return error
 
 
-def _replace(old: Path, new: Path) -> None:
+def replace_folder(old: Path, new: Path) -> None:
     """Put folder `new` where `old` is, never leaving neither behind."""
     if old.exists():
         trash = old.with_name(f".{old.name}.old")
@@ -247,7 +247,7 @@ def run_job(
         shutil.rmtree(failed, ignore_errors=True)
         job.staging.rename(failed)
         return replace(record, error=f"{error} (previous report kept; this run: {failed})")
-    _replace(job.folder, job.staging)
+    replace_folder(job.folder, job.staging)
     return record
 
 
