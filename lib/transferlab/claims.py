@@ -518,17 +518,15 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
     try:
         grid = _grid(results.validate(df), claim.factor, claim.layer)
         n = n_boot or (grid.boot.shape[3] if grid.boot is not None else 1000)
-        found = []
+        measured = []
         for stat in claim.statistics:
             point = stat.fn(grid.cells)
             lo, hi, n_valid = _interval(stat, grid, n, seed)
-            found.append((stat, point, lo, hi, _support(lo, hi, stat.threshold)))
+            measured.append(Measured(stat.name, point, lo, hi, stat.threshold, stat.unit))
     except _Missing as missing:
         return Verdict(paper_claim, claim.text, "inconclusive", nan, nan, nan,
                        f"Missing data: {missing}.")
-    measured = tuple(Measured(stat.name, point, lo, hi, stat.threshold, stat.unit)
-                     for stat, point, lo, hi, _ in found)
-    supports = [f[4] for f in found]
+    supports = [m.support for m in measured]
     unmet = claim.condition(grid.cells, grid.source) if claim.condition else ""
     if "opposite" in supports:
         verdict = "not reproduced"
@@ -536,19 +534,19 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
         verdict = "reproduced"
     else:
         verdict = "inconclusive"
-    deciding = min(found, key=lambda f: (f[2] - f[0].threshold) if np.isfinite(f[2]) else -np.inf)
+    deciding = min(measured, key=lambda m: m.ci_low - m.threshold if np.isfinite(m.ci_low)
+                   else -np.inf)
     pairing = ("paired bootstrap over test images" if grid.boot is not None
                else "unpaired fallback (no replicates in the table)")
-    parts = [f"{stat.name} = {point:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-             f"{' ' + stat.unit if stat.unit else ''}, claimed > {stat.threshold:g}"
-             for stat, point, lo, hi, _ in found]
+    parts = [f"{m.name} = {m.value:+.2f} [{m.ci_low:+.2f}, {m.ci_high:+.2f}]"
+             f"{' ' + m.unit if m.unit else ''}, claimed > {m.threshold:g}" for m in measured]
     evidence = (
         "; ".join(parts) + f". 95% intervals: {n} replicates, {pairing}, tasks resampled within "
         f"groups ({len(grid.cells.tasks)} tasks), {grid.points.shape[2]} seed(s)."
         + (f" Not reproduced as stated: {unmet}." if unmet else "")
     )
-    _, point, lo, hi, _ = deciding
-    return Verdict(paper_claim, claim.text, verdict, float(point), lo, hi, evidence, measured)
+    return Verdict(paper_claim, claim.text, verdict, float(deciding.value), deciding.ci_low,
+                   deciding.ci_high, evidence, tuple(measured))
 
 
 def claims_for(factor: str) -> list[Claim]:
