@@ -330,3 +330,15 @@ def test_saturation_dimension_is_read_between_the_scored_powers_of_two():
     np.testing.assert_allclose(grid, [5.0, 2.0, 6.0])
     np.testing.assert_allclose(between, [4.5, 2.0, 5.0 + 55 / 60])
     assert np.isnan(claims.saturation_log2(scores[:1], dims, np.array([200.0]))).all()
+
+
+@pytest.mark.parametrize("factor", ["width", "depth", "data_size"])
+def test_a_one_seed_claim_between_networks_says_its_interval_leaves_out_their_draw(factor):
+    holds = SCENARIOS[factor][0]
+    one = claims.check(factor, make_table(factor, holds))
+    assert "One network per level and one seed" in one.evidence and "--seeds 0 1 2" in one.evidence
+    three = claims.check(factor, make_table(factor, holds, n_seeds=3))
+    assert "3 seed(s)" in three.evidence and "One network per level" not in three.evidence
+    # a claim whose levels are not networks trained per level says nothing of it
+    fine = claims.check("layer", make_table("layer", SCENARIOS["layer"][0]))
+    assert "One network per level" not in fine.evidence

@@ -291,6 +291,10 @@ class Claim:
     statistics: tuple[Statistic, ...]
     condition: Callable[[Cells, pd.DataFrame], str] | None = None
     layer: str | None = None  # where the factor has rows at several layers, the one it reads
+    # Levels are networks trained one per level: with one seed the interval cannot hold how
+    # much a level moves from one training to the next (BENCHMARKS.md, "How much of a
+    # verdict is the network drawn?").
+    networks_per_level: bool = False
 
 
 _CLAIM_LIST = (
@@ -299,11 +303,13 @@ _CLAIM_LIST = (
           "Table 1; section 3.1.1, Figure 3",
           (Statistic("mean near (large - medium)", _width_near),
            Statistic("near (large - medium) - retrieval (large - medium)",
-                     _width_near_minus_retrieval))),
+                     _width_near_minus_retrieval)),
+          networks_per_level=True),
     Claim("depth", "depth",
           "Deeper networks help: the deepest beats the shallowest on the non-retrieval tasks.",
           "Table 1; section 3.1.1, Figure 4",
-          (Statistic("mean non-retrieval (deepest - shallowest)", _depth),)),
+          (Statistic("mean non-retrieval (deepest - shallowest)", _depth),),
+          networks_per_level=True),
     Claim("early_stopping", "early_stopping",
           "Don't stop early: the final network is within 1 point of, or better than, the best "
           "earlier snapshot (chosen by cross-validation).",
@@ -342,7 +348,8 @@ _CLAIM_LIST = (
           "More source data helps: the network trained on all source images beats the one "
           "trained on 1/8 of them.",
           "section 3.2.4, Table 7 (supp.)",
-          (Statistic("mean (all source data - 1/8)", _data_size),)),
+          (Statistic("mean (all source data - 1/8)", _data_size),),
+          networks_per_level=True),
     Claim("optimized", "optimized",
           "Setting the factors per task (Deep Optimized) reduces the error of Deep Standard on "
           "nearly every task.",
@@ -504,6 +511,12 @@ def _support(lo: float, hi: float, threshold: float) -> str:
     return "both"
 
 
+ONE_DRAW = (" One network per level and one seed: the interval leaves out how much a level's "
+            "score moves from one training of its network to the next (BENCHMARKS.md, \"How much "
+            "of a verdict is the network drawn?\"); three training seeds (--seeds 0 1 2) "
+            "include it.")
+
+
 def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: int = 0) -> Verdict:
     """Check one claim against a results table (see the module docstring for the rules).
 
@@ -544,6 +557,7 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
         "; ".join(parts) + f". 95% intervals: {n} replicates, {pairing}, tasks resampled within "
         f"groups ({len(grid.cells.tasks)} tasks), {grid.points.shape[2]} seed(s)."
         + (f" Not reproduced as stated: {unmet}." if unmet else "")
+        + (ONE_DRAW if claim.networks_per_level and grid.points.shape[2] == 1 else "")
     )
     return Verdict(paper_claim, claim.text, verdict, float(deciding.value), deciding.ci_low,
                    deciding.ci_high, evidence, tuple(measured))
