@@ -291,9 +291,9 @@ class Claim:
     statistics: tuple[Statistic, ...]
     condition: Callable[[Cells, pd.DataFrame], str] | None = None
     layer: str | None = None  # where the factor has rows at several layers, the one it reads
-    # Levels are networks trained one per level: with one seed the interval cannot hold how
-    # much a level moves from one training to the next (BENCHMARKS.md, "How much of a
-    # verdict is the network drawn?").
+    # True where the levels are networks trained one per level: with one training of each,
+    # the interval cannot hold how much a level moves from one training to the next
+    # (BENCHMARKS.md, "How much of a verdict is the network drawn?").
     networks_per_level: bool = False
 
 
@@ -511,10 +511,16 @@ def _support(lo: float, hi: float, threshold: float) -> str:
     return "both"
 
 
-ONE_DRAW = (" One network per level and one seed: the interval leaves out how much a level's "
-            "score moves from one training of its network to the next (BENCHMARKS.md, \"How much "
-            "of a verdict is the network drawn?\"); three training seeds (--seeds 0 1 2) "
-            "include it.")
+ONE_DRAW = (" One network per level: the interval leaves out how much a level's score moves "
+            "from one training of its network to the next (BENCHMARKS.md, \"How much of a "
+            "verdict is the network drawn?\"); on the embedded world, three training seeds "
+            "(--seeds 0 1 2) include it.")
+
+
+def _one_draw(table: pd.DataFrame, n_seeds: int) -> bool:
+    """Whether each level's network is a single training: one seed, or networks the seeds do
+    not retrain (a real run's pretrained weights; only the world's are "embedded")."""
+    return n_seeds == 1 or bool((table["weights"] != "embedded").any())
 
 
 def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: int = 0) -> Verdict:
@@ -529,7 +535,8 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
     claim = CLAIMS[paper_claim]
     nan = float("nan")
     try:
-        grid = _grid(results.validate(df), claim.factor, claim.layer)
+        table = results.validate(df)
+        grid = _grid(table, claim.factor, claim.layer)
         n = n_boot or (grid.boot.shape[3] if grid.boot is not None else 1000)
         measured = []
         for stat in claim.statistics:
@@ -557,7 +564,8 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
         "; ".join(parts) + f". 95% intervals: {n} replicates, {pairing}, tasks resampled within "
         f"groups ({len(grid.cells.tasks)} tasks), {grid.points.shape[2]} seed(s)."
         + (f" Not reproduced as stated: {unmet}." if unmet else "")
-        + (ONE_DRAW if claim.networks_per_level and grid.points.shape[2] == 1 else "")
+        + (ONE_DRAW if claim.networks_per_level and _one_draw(table, grid.points.shape[2])
+           else "")
     )
     return Verdict(paper_claim, claim.text, verdict, float(deciding.value), deciding.ci_low,
                    deciding.ci_high, evidence, tuple(measured))
