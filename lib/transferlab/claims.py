@@ -374,6 +374,9 @@ class _Grid:
     boot: np.ndarray | None
     sd: np.ndarray  # (T, L, S) test-set sd from the interval (the unpaired fallback)
     source: pd.DataFrame  # the factor's rows of source tasks (source accuracy per snapshot)
+    # trainings of each level's network the seeds hold: one per seed for the world's own
+    # networks, one in all for pretrained weights (a real run's seeds move probe folds only)
+    trainings: int
 
 
 def _grid(df: pd.DataFrame, factor: str, layer: str | None = None) -> _Grid:
@@ -413,7 +416,8 @@ def _grid(df: pd.DataFrame, factor: str, layer: str | None = None) -> _Grid:
         cells = Cells(tuple(order["task"]), order["group"].to_numpy(),
                       domains.reindex(order["task"]).fillna("object").to_numpy(), levels,
                       np.nanmean(points, axis=2), np.nanmean(cv, axis=2))
-    return _Grid(cells, points, boot, sd, source)
+    trainings = len(seeds) if (sub["weights"] == results.EMBEDDED).all() else 1
+    return _Grid(cells, points, boot, sd, source, trainings)
 
 
 def _replicate_array(sub: pd.DataFrame, where: tuple, shape: tuple, scale: np.ndarray):
@@ -517,12 +521,6 @@ ONE_DRAW = (" One network per level: the interval leaves out how much a level's 
             "(--seeds 0 1 2) include it.")
 
 
-def _one_draw(table: pd.DataFrame, n_seeds: int) -> bool:
-    """Whether each level's network is a single training: one seed, or networks the seeds do
-    not retrain (a real run's pretrained weights; only the world's are "embedded")."""
-    return n_seeds == 1 or bool((table["weights"] != "embedded").any())
-
-
 def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: int = 0) -> Verdict:
     """Check one claim against a results table (see the module docstring for the rules).
 
@@ -535,8 +533,7 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
     claim = CLAIMS[paper_claim]
     nan = float("nan")
     try:
-        table = results.validate(df)
-        grid = _grid(table, claim.factor, claim.layer)
+        grid = _grid(results.validate(df), claim.factor, claim.layer)
         n = n_boot or (grid.boot.shape[3] if grid.boot is not None else 1000)
         measured = []
         for stat in claim.statistics:
@@ -564,8 +561,7 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
         "; ".join(parts) + f". 95% intervals: {n} replicates, {pairing}, tasks resampled within "
         f"groups ({len(grid.cells.tasks)} tasks), {grid.points.shape[2]} seed(s)."
         + (f" Not reproduced as stated: {unmet}." if unmet else "")
-        + (ONE_DRAW if claim.networks_per_level and _one_draw(table, grid.points.shape[2])
-           else "")
+        + (ONE_DRAW if claim.networks_per_level and grid.trainings == 1 else "")
     )
     return Verdict(paper_claim, claim.text, verdict, float(deciding.value), deciding.ci_low,
                    deciding.ci_high, evidence, tuple(measured))

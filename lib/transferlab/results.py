@@ -34,7 +34,8 @@ COLUMNS: dict[str, str] = {
 }
 
 # Filled in where a table lacks them (tables written before the column existed, by hand).
-DEFAULTS = {"weights": "embedded"}
+EMBEDDED = "embedded"  # `weights` of the world's own networks, which each seed trains anew
+DEFAULTS = {"weights": EMBEDDED}
 
 
 # Optional, in memory only (never in results.csv): each cell's score on the bootstrap
