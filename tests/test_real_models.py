@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import pickle
-import shutil
 import socket
 from pathlib import Path
 
@@ -117,7 +117,8 @@ def test_imagenet_weights_come_from_the_hub_cache_only(alexnet_file):
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         load_model("alexnet")
     assert tv_api.load_state_dict_from_url is loader  # torchvision's loader is restored
-    shutil.copy(path, target)  # as if downloaded earlier
+    target.unlink()  # the refused file
+    os.link(path, target)  # as if downloaded earlier (a link: the file is AlexNet-sized)
     model = load_model("alexnet", "imagenet")
     assert model.name == "alexnet/IMAGENET1K_V1"
     assert torch.equal(model.module.net.classifier[6].weight, sd["classifier.6.weight"])
@@ -129,7 +130,7 @@ def test_allow_download_fetches_into_the_hub_cache(alexnet_file, monkeypatch):
 
     def fake_download(url, dst, hash_prefix=None, progress=True):
         fetched.append(url)
-        shutil.copy(path, dst)
+        os.link(path, dst)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     model = load_model("alexnet", "imagenet", allow_download=True)
