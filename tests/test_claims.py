@@ -346,3 +346,71 @@ def test_a_one_seed_claim_between_networks_says_its_interval_leaves_out_their_dr
     # a claim whose levels are not networks trained per level says nothing of it
     fine = claims.check("layer", make_table("layer", SCENARIOS["layer"][0]))
     assert "One network per level" not in fine.evidence
+
+
+def _spread_gain(task_sd, seed=0):
+    """Data size gains 2 points on average; each task's gain is off by a fixed draw (sd
+    `task_sd`), the same at every seed and test resample: a difference between tasks."""
+    offsets = dict(zip([t[0] for t in TASKS], np.random.default_rng(seed).normal(0, task_sd,
+                                                                                  len(TASKS)),
+                       strict=True))
+    return lambda g, dom, li, lv, t: 60 + li * (2 + offsets[t]) / 3
+
+
+def test_uncertainty_names_the_source_that_sets_an_interval():
+    tasks = claims.uncertainty(make_table("data_size", _spread_gain(4.0), test_sd=0.2))
+    images = claims.uncertainty(make_table("data_size", _spread_gain(0.0), test_sd=0.2,
+                                           rep_sd=3.0))
+    for spread, wide in ((tasks, "tasks"), (images, "images")):
+        row = spread.iloc[0]
+        assert row["paper_claim"] == "data_size" and row[f"share_{wide}"] > 0.8
+        assert np.isnan(row["reach_seeds"]) and np.isnan(row["share_seeds"])  # one seed
+    assert images.iloc[0]["reach_tasks"] == pytest.approx(0.0, abs=1e-9)  # every task gains 2
+
+
+def test_uncertainty_measures_the_seeds_where_there_are_several():
+    table = make_table("data_size", _spread_gain(0.0), test_sd=0.2, n_seeds=3)
+    # Each seed's all-data network is off by its own draw on every task: the networks' draw.
+    shift = table["seed"].map({0: -2.0, 1: 0.5, 2: 2.5}).where(table["level"] == "1", 0.0)
+    table = table.assign(score=table["score"] + shift, ci_low=table["ci_low"] + shift,
+                         ci_high=table["ci_high"] + shift,
+                         boot=[tuple(np.add(b, d)) for b, d in zip(table["boot"], shift,
+                                                                   strict=True)])
+    row = claims.uncertainty(table).iloc[0]
+    assert row["reach_seeds"] > row["reach_images"] and row["share_seeds"] > 0.5
+
+
+def test_uncertainty_reports_the_interval_the_verdict_weighs():
+    table = _with_source("source_task", make_table("source_task", _sources(+1), test_sd=3.0,
+                                                   cell_sd=1.0, seed=2))
+    spread = claims.uncertainty(table, "source_task")
+    found = claims.check("source_task", table)
+    assert list(spread["statistic"]) == [m.name for m in found.measured]
+    np.testing.assert_array_equal(spread["ci_low"], [m.ci_low for m in found.measured])
+    np.testing.assert_array_equal(spread["ci_high"], [m.ci_high for m in found.measured])
+    assert claims.uncertainty(table, "width").empty  # no width rows: no statistic to split
+
+
+@pytest.mark.parametrize("margin, reach, seeds, expected", [
+    (2.0, 2.0, 0.0, 1.0),  # the interval just reaches the bound
+    (1.0, 2.0, 0.0, 4.0),  # it reaches twice as far: four times the tasks
+    (2.0, 1.0, 0.0, 0.25),  # it clears the bound already
+    (2.0, 3.0, 1.0, 8 / 3),  # the seeds' part does not shrink with more tasks
+    (1.0, 2.0, 1.5, np.inf),  # the seeds alone reach past the bound
+    (-1.0, 2.0, 0.0, np.nan),  # on the other side: more tasks would not bring it over
+])
+def test_tasks_multiplier_projects_the_tasks_an_interval_needs(margin, reach, seeds, expected):
+    got = claims.tasks_multiplier(margin, reach, seeds)
+    assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected)
+
+
+def test_the_projection_agrees_with_the_verdict_on_the_present_tasks():
+    for factor, (holds, _, options) in SCENARIOS.items():
+        table = _with_source(factor, make_table(factor, holds, test_sd=2.0, cell_sd=1.5,
+                                                **options))
+        found = {m.name: m for m in claims.check(factor, table).measured}
+        spread = claims.uncertainty(table, factor)
+        assert sorted(spread["statistic"]) == sorted(found)
+        for _, row in spread.iterrows():
+            clears = found[row["statistic"]].support == "claimed"
+            assert clears == (row["tasks_x"] <= 1), (factor, row["statistic"])

@@ -114,6 +114,14 @@ def test_a_verdict_per_claim(smoke_run, name):
     assert claims.evidence.str.len().min() > 10
 
 
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n != "00_world"])
+def test_each_claim_notebook_shows_where_its_intervals_come_from(smoke_run, name):
+    folder, _ = smoke_run
+    nb = nbformat.read(folder / name / f"{name}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "claims.uncertainty(" in c.source)
+    assert any("image/png" in out.get("data", {}) for out in cell.outputs)
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_html_is_self_contained(smoke_run, name):
     folder, _ = smoke_run

@@ -343,3 +343,30 @@ def test_claims_forest_draws_a_panel_per_statistic_and_a_row_per_run():
     assert dashed[0].get_xdata()[0] == -1.0
     with pytest.raises(ValueError, match="no statistic"):
         plots.claims_forest({"a": []})
+
+
+def test_uncertainty_figure_draws_each_source_against_the_distance_to_the_bound():
+    from transferlab.claims import UNCERTAINTY_COLUMNS
+
+    def row(claim, value, threshold, reach, tasks_x, seeds=np.nan):
+        return dict(paper_claim=claim, statistic="s", unit="points", value=value,
+                    threshold=threshold, ci_low=value - reach, ci_high=value + reach,
+                    reach=reach, reach_images=0.5, reach_tasks=reach - 0.2, reach_seeds=seeds,
+                    share_images=0.1, share_tasks=0.9, share_seeds=np.nan, tasks_x=tasks_x)
+
+    spread = pd.DataFrame([row("depth", 2.0, 0.0, 2.5, 1.56),
+                           row("early_stopping", 0.5, -1.0, 1.0, 0.44, seeds=0.3),
+                           row("width", -1.0, 0.0, 3.0, np.nan)], columns=UNCERTAINTY_COLUMNS)
+    fig = plots.uncertainty_figure(spread)
+    axes = fig.get_axes()
+    assert [ax.get_title(loc="left") for ax in axes] == [
+        "depth: s (points); needs ~1.6x the tasks per group (projection)",
+        "early_stopping: s (points); clears its bound with the present tasks",
+        "width: s (points); the estimate lies on the other side of its bound"]
+    widths = sorted(p.get_width() for p in axes[1].patches)
+    assert widths == pytest.approx([0.3, 0.5, 0.8, 1.0])  # seeds, images, tasks, the interval
+    assert "not measured (one seed)" in [t.get_text().strip() for t in axes[0].texts]
+    dashed = [ln.get_xdata()[0] for ax in axes for ln in ax.get_lines()]
+    assert dashed == [2.0, 1.5, 0.0]  # the estimate's distance above its bound
+    empty = plots.uncertainty_figure(spread.head(0)).get_axes()[0]
+    assert "no statistic" in empty.texts[0].get_text()

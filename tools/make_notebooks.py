@@ -121,6 +121,16 @@ EXPLORE_TEXT = (
     "level below.")
 
 
+UNCERTAINTY_TEXT = (
+    "## Where the intervals come from\n\nHow far each statistic's 95 % interval reaches below its "
+    "estimate, and how far it reaches with only one source of noise resampled: the test images "
+    "(paired across levels), the tasks within each group, the training seeds. The dashed line "
+    "is the estimate's distance above the claimed bound: the interval clears the bound where "
+    "its bar ends before the line. Each title projects how many times the tasks per group the "
+    "interval would need if the estimate held (a projection, not a result: "
+    "`claims.tasks_multiplier`).")
+
+
 def md(text: str):
     return new_markdown_cell(text)
 
@@ -151,7 +161,7 @@ def factor_notebook(name: str, f: dict):
            "profile; the last section checks the claim against these numbers."),
         code(parameters(f["params"]), ("parameters",)),
         code(f'from transferlab.params import check_params\n\nP = check_params("{name}", globals())\nP'),
-        code("from transferlab import explore, factors, paper, plots, report\n\n"
+        code("from transferlab import claims, explore, factors, paper, plots, report\n\n"
              f"{f.get('results', 'table')} = {f['run']}\ntable.head()"),
         md("## The figure\n\nOne panel per task group, as in the paper; within a panel, tasks "
            "in order of distance from the source. Bands are 95% bootstrap intervals over test "
@@ -182,6 +192,9 @@ def factor_notebook(name: str, f: dict):
              "verdicts.style.hide(axis='index')"),
         code(f'report.publish(P.output_dir, name="{name}", results={f.get("results", "table")},\n'
              '               claims=verdicts, headline=headline);'),
+        md(UNCERTAINTY_TEXT),
+        code(f"spread = claims.uncertainty({f.get('results', 'table')})\n"
+             "plots.uncertainty_figure(spread)"),
         md(EXPLORE_TEXT + (" The checkbox shows or hides the paper's numbers."
                            if "paper" in f else "")),
         code(f'explore.explore(table, "{factor}", published=published)'),
@@ -253,7 +266,7 @@ def optimized_notebook():
            "stage's rows, `cv_score` holds that validation score."),
         code(parameters({}), ("parameters",)),
         code('from transferlab.params import check_params\n\nP = check_params("09_optimized", globals())\nP'),
-        code("from transferlab import explore, factors, paper, plots, report\n\n"
+        code("from transferlab import claims, explore, factors, paper, plots, report\n\n"
              "table = factors.run_optimized(P)\n"
              "std, opt = table[table.level == 'standard'], table[table.level == 'optimized']"),
         md("## Figure 2: standard and optimized, per task\n\nAbove: ours. Below: the paper's "
@@ -273,6 +286,8 @@ def optimized_notebook():
         code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
         code('report.publish(P.output_dir, name="09_optimized", results=table, claims=verdicts, '
              'headline=headline);'),
+        md(UNCERTAINTY_TEXT),
+        code("spread = claims.uncertainty(table)\nplots.uncertainty_figure(spread)"),
         md("## Every claim of the study\n\nThe verdicts of every notebook: those of this batch "
            "run (`python -m transferlab run`), or, run interactively, those of the profile's "
            "last batch run in `reports/`, with this notebook's own."),

@@ -37,7 +37,7 @@ from .stats import NS_SCALE, Z95, levels_of, select_metric, task_order
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "PAPER_CLAIMS", "VERDICTS", "COLUMNS", "check",
            "verdicts", "checked", "as_table", "claims_for", "Verdict", "Measured",
-           "saturation_log2"]
+           "saturation_log2", "SOURCES", "uncertainty", "tasks_multiplier"]
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 COLUMNS = ("paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high", "evidence")
@@ -46,6 +46,7 @@ MID = ("fine-grained",)
 FAR = ("compositional", "retrieval")
 NEARLY_ALL = 0.75  # share of tasks that must improve for "on nearly every task"
 CONVERGED = 1.0  # points: the source top-1 of the last two snapshots differ by less
+SOURCES = ("images", "tasks", "seeds")  # what a bootstrap replicate resamples
 
 
 class _Missing(Exception):
@@ -433,15 +434,20 @@ def _replicate_array(sub: pd.DataFrame, where: tuple, shape: tuple, scale: np.nd
     return out
 
 
-def _replicates(grid: _Grid, n_boot: int, rng: np.random.Generator):
-    """Replicate Cells: tasks resampled within groups, seeds resampled, paired test noise."""
+def _replicates(grid: _Grid, n_boot: int, rng: np.random.Generator,
+                sources: tuple[str, ...] = SOURCES):
+    """Replicate Cells: tasks resampled within groups, seeds resampled, paired test noise;
+    a source left out of `sources` stays at its point values (see `uncertainty`)."""
     c = grid.cells
     groups = [np.flatnonzero(c.groups == g) for g in dict.fromkeys(c.groups)]
     n_seeds = grid.points.shape[2]
     for b in range(n_boot):
-        rows = np.concatenate([rng.choice(g, len(g)) for g in groups])
-        cols = rng.integers(0, n_seeds, n_seeds)
-        if grid.boot is not None:
+        rows = np.concatenate([rng.choice(g, len(g)) if "tasks" in sources else g
+                               for g in groups])
+        cols = rng.integers(0, n_seeds, n_seeds) if "seeds" in sources else np.arange(n_seeds)
+        if "images" not in sources:
+            values = grid.points[:, :, cols]
+        elif grid.boot is not None:
             values = grid.boot[:, :, cols, b % grid.boot.shape[3]]
         else:
             values = grid.points[:, :, cols] + rng.standard_normal(
@@ -490,9 +496,10 @@ class Verdict:
         return {c: getattr(self, c) for c in COLUMNS}
 
 
-def _interval(stat: Statistic, grid: _Grid, n_boot: int, seed: int) -> tuple[float, float, int]:
+def _interval(stat: Statistic, grid: _Grid, n_boot: int, seed: int,
+              sources: tuple[str, ...] = SOURCES) -> tuple[float, float, int]:
     values = []
-    for cells in _replicates(grid, n_boot, np.random.default_rng(seed)):
+    for cells in _replicates(grid, n_boot, np.random.default_rng(seed), sources):
         try:
             values.append(stat.fn(cells))
         except _Missing:
@@ -503,6 +510,20 @@ def _interval(stat: Statistic, grid: _Grid, n_boot: int, seed: int) -> tuple[flo
         return np.nan, np.nan, len(reps)
     lo, hi = np.percentile(reps, [2.5, 97.5])
     return float(lo), float(hi), len(reps)
+
+
+def _claim(paper_claim: str, n_boot: int | None) -> Claim:
+    if paper_claim not in CLAIMS:
+        raise ValueError(f"paper_claim={paper_claim!r} is not one of {list(PAPER_CLAIMS)}")
+    if n_boot is not None and n_boot < 20:
+        raise ValueError(f"n_boot={n_boot} is too few for a 95% interval; use >= 20")
+    return CLAIMS[paper_claim]
+
+
+def _claim_grid(claim: Claim, df: pd.DataFrame, n_boot: int | None) -> tuple[_Grid, int]:
+    """The claim's grid and its number of replicates (default: as many as the cells carry)."""
+    grid = _grid(results.validate(df), claim.factor, claim.layer)
+    return grid, n_boot or (grid.boot.shape[3] if grid.boot is not None else 1000)
 
 
 def _support(lo: float, hi: float, threshold: float) -> str:
@@ -526,15 +547,10 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
 
     n_boot: replicates (default: as many as the cells carry, else 1000).
     """
-    if paper_claim not in CLAIMS:
-        raise ValueError(f"paper_claim={paper_claim!r} is not one of {list(PAPER_CLAIMS)}")
-    if n_boot is not None and n_boot < 20:
-        raise ValueError(f"n_boot={n_boot} is too few for a 95% interval; use >= 20")
-    claim = CLAIMS[paper_claim]
+    claim = _claim(paper_claim, n_boot)
     nan = float("nan")
     try:
-        grid = _grid(results.validate(df), claim.factor, claim.layer)
-        n = n_boot or (grid.boot.shape[3] if grid.boot is not None else 1000)
+        grid, n = _claim_grid(claim, df, n_boot)
         measured = []
         for stat in claim.statistics:
             point = stat.fn(grid.cells)
@@ -567,6 +583,80 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
                    deciding.ci_high, evidence, tuple(measured))
 
 
+# ----------------------------------------------------------------------------- what narrows it
+
+UNCERTAINTY_COLUMNS = ("paper_claim", "statistic", "unit", "value", "threshold", "ci_low",
+                       "ci_high", "reach", *(f"reach_{s}" for s in SOURCES),
+                       *(f"share_{s}" for s in SOURCES), "tasks_x")
+
+
+def tasks_multiplier(margin: float, reach: float, reach_seeds: float = 0.0) -> float:
+    """How many times the tasks per group a statistic needs for its 95 % interval to clear
+    its bound: a projection, not a result. It assumes the value stays `margin` above the
+    bound and the interval's reach below the value (`reach`) shrinks as 1/sqrt(tasks),
+    except its seeds' part (`reach_seeds`, added in squares), which more tasks leave as it
+    is (one network serves every task): each new task brings its own test images and its
+    own draw of what the group's tasks share.
+
+    1 or less: the present tasks suffice (the interval already clears the bound); inf: the
+    seeds alone reach past the bound; NaN: the value lies on the other side of the bound
+    (more tasks would only confirm that), or a term is unknown.
+    """
+    if not all(np.isfinite(t) for t in (margin, reach, reach_seeds)) or margin <= 0:
+        return float("nan")
+    room = margin**2 - reach_seeds**2
+    if room <= 0:
+        return float("inf")
+    return float(max(reach**2 - reach_seeds**2, 0.0) / room)
+
+
+def uncertainty(df: pd.DataFrame, factor: str | None = None, n_boot: int | None = None,
+                seed: int = 0) -> pd.DataFrame:
+    """Where each claim statistic's 95 % interval comes from, one row per statistic.
+
+    Every claim says its statistic lies above a bound, so what decides a verdict is how far
+    the interval reaches below the estimate: `reach` = value - ci_low, with `ci_low`
+    and `ci_high` the interval `check` reports. `reach_images`, `reach_tasks` and
+    `reach_seeds` are the same for the bootstrap with only that source resampled and the
+    others held at their point values: the test images (paired across levels), the tasks
+    within each group, the training seeds. A task's observed score holds its test images'
+    noise, so resampling the tasks already carries some of it and the sources add up to at
+    least `reach`. A source the table cannot measure is NaN: the seeds with one seed (a
+    level's networks are then one draw, which no interval holds), the tasks where every
+    group has a single task. `share_*` is each source's part of their summed squares.
+    `tasks_x` is `tasks_multiplier` of the statistic (a projection, not a result; one seed
+    counts as no seed term). Claims of `factor` (None: every claim whose factor the table
+    holds); a claim whose data are missing has no rows (its verdict says what is missing).
+    """
+    rows = []
+    for claim in _wanted(df, factor):
+        try:
+            grid, n = _claim_grid(_claim(claim.paper_claim, n_boot), df, n_boot)
+        except _Missing:
+            continue
+        measurable = {"images": True, "seeds": grid.points.shape[2] > 1,
+                      "tasks": np.unique(grid.cells.groups, return_counts=True)[1].max() > 1}
+        for stat in claim.statistics:
+            try:
+                value = stat.fn(grid.cells)
+            except _Missing:
+                continue
+            lo, hi, _ = _interval(stat, grid, n, seed)
+            reach = {s: value - _interval(stat, grid, n, seed, (s,))[0] if measurable[s]
+                     else np.nan for s in SOURCES}
+            total = np.nansum([r**2 for r in reach.values()])
+            rows.append({
+                "paper_claim": claim.paper_claim, "statistic": stat.name, "unit": stat.unit,
+                "value": value, "threshold": stat.threshold, "ci_low": lo, "ci_high": hi,
+                "reach": value - lo, **{f"reach_{s}": r for s, r in reach.items()},
+                **{f"share_{s}": r**2 / total if total > 0 else np.nan
+                   for s, r in reach.items()},
+                "tasks_x": tasks_multiplier(value - stat.threshold, value - lo,
+                                            np.nan_to_num(reach["seeds"])),
+            })
+    return pd.DataFrame(rows, columns=list(UNCERTAINTY_COLUMNS))
+
+
 def claims_for(factor: str) -> list[Claim]:
     """The registered claims that read `factor` (none for a factor the paper makes no claim on)."""
     return [c for c in CLAIMS.values() if c.factor == factor]
@@ -575,9 +665,12 @@ def claims_for(factor: str) -> list[Claim]:
 def checked(df: pd.DataFrame, factor: str | None = None, **options) -> list[Verdict]:
     """`check` of each claim reading `factor` (None: every claim whose factor is in `df`);
     `options` go to `check`."""
-    wanted = claims_for(factor) if factor is not None else [
+    return [check(c.paper_claim, df, **options) for c in _wanted(df, factor)]
+
+
+def _wanted(df: pd.DataFrame, factor: str | None) -> list[Claim]:
+    return claims_for(factor) if factor is not None else [
         c for c in CLAIMS.values() if c.factor in set(df["factor"])]
-    return [check(c.paper_claim, df, **options) for c in wanted]
 
 
 def as_table(found: list[Verdict]) -> pd.DataFrame:

@@ -63,6 +63,7 @@ __all__ = [
     "optimized_bars",
     "best_level_figure",
     "claims_forest",
+    "uncertainty_figure",
 ]
 
 GROUP_COLORS = {
@@ -595,4 +596,48 @@ def claims_forest(runs: Mapping[str, Sequence]) -> Figure:
                for k, c in SUPPORT_COLORS.items()]
     handles.append(Line2D([], [], color="0.3", ls="--", lw=1, label="claimed bound"))
     fig.legend(handles=handles, fontsize=7, loc="outside upper center", frameon=False, ncol=4)
+    return fig
+
+
+_SOURCE_BARS = (("reach", "the interval", "0.35"), ("reach_images", "test images", "#4c72b0"),
+                ("reach_tasks", "tasks", "#dd8452"), ("reach_seeds", "seeds", "#55a868"))
+
+
+def uncertainty_figure(spread: pd.DataFrame) -> Figure:
+    """Where each claim statistic's interval comes from (`transferlab.claims.uncertainty`):
+    one panel per statistic, a bar per source for how far the 95 % interval reaches below
+    the estimate with only that source resampled, and the interval's own reach; the dashed
+    line is the estimate's distance above its bound. An interval clears the bound where its
+    bar ends before the line. The title gives the projected tasks per group (`tasks_x`)."""
+    if spread.empty:  # e.g. a task subset without the groups a claim compares
+        fig = new_figure((7.5, 1.0))
+        _empty(fig.subplots(), "no statistic of a paper claim could be measured on this table")
+        return fig
+    fig = new_figure((7.5, 1.25 * len(spread) + 0.5))
+    axes = fig.subplots(len(spread), 1, squeeze=False).ravel()
+    ys = np.arange(len(_SOURCE_BARS))[::-1]
+    for ax, (_, row) in zip(axes, spread.iterrows(), strict=True):
+        for y, (col, _, color) in zip(ys, _SOURCE_BARS, strict=True):
+            if np.isfinite(row[col]):
+                ax.barh(y, max(row[col], 0.0), color=color, height=0.7)
+            else:
+                ax.text(0, y, " not measured (one seed)" if col == "reach_seeds"
+                        else " not measured", va="center", fontsize=7, color="0.4")
+        margin = row["value"] - row["threshold"]
+        ax.axvline(max(margin, 0.0), color="0.2", ls="--", lw=1)
+        ax.set_yticks(ys, [label for _, label, _ in _SOURCE_BARS], fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        unit = f" ({row['unit']})" if row["unit"] else ""
+        k = row["tasks_x"]
+        needs = ("; the estimate lies on the other side of its bound" if margin <= 0 else
+                 "; the seeds alone reach past the bound" if np.isinf(k) else
+                 "; clears its bound with the present tasks" if k <= 1 else
+                 f"; needs ~{k:.1f}x the tasks per group (projection)" if np.isfinite(k)
+                 else "")
+        ax.set_title(f"{row['paper_claim']}: {row['statistic']}{unit}{needs}", fontsize=8,
+                     loc="left")
+    handles = [Line2D([], [], color="0.2", ls="--", lw=1, label="estimate - claimed bound")]
+    fig.legend(handles=handles, fontsize=7, loc="outside upper center", frameon=False)
+    fig.supxlabel("how far the 95 % interval reaches below the estimate", fontsize=8)
     return fig
