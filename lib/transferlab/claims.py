@@ -619,9 +619,10 @@ def uncertainty(df: pd.DataFrame, factor: str | None = None, n_boot: int | None 
     and `ci_high` the interval `check` reports. `reach_images`, `reach_tasks` and
     `reach_seeds` are the same for the bootstrap with only that source resampled and the
     others held at their point values: the test images (paired across levels), the tasks
-    within each group, the training seeds. A task's observed score holds its test images'
-    noise, so resampling the tasks already carries some of it and the sources add up to at
-    least `reach`. A source the table cannot measure is NaN: the seeds with one seed (a
+    within each group, the training seeds. They need not add up to `reach` in squares: a
+    task's observed score holds its test images' noise, so the tasks' term already carries
+    some of it, and the bootstrap that resamples both counts it again. A source the table
+    cannot measure is NaN: the seeds with one seed (a
     level's networks are then one draw, which no interval holds), the tasks where every
     group has a single task. `share_*` is each source's part of their summed squares.
     `tasks_x` is `tasks_multiplier` of the statistic (a projection, not a result; one seed
