@@ -626,6 +626,7 @@ def uncertainty_figure(spread: pd.DataFrame) -> Figure:
         margin = row["value"] - row["threshold"]
         ax.axvline(max(margin, 0.0), color="0.2", ls="--", lw=1)
         ax.set_yticks(ys, [label for _, label, _ in _SOURCE_BARS], fontsize=8)
+        ax.set_ylim(-0.6, len(_SOURCE_BARS) - 0.4)  # the lowest row's note clear of the axis
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
         unit = f" ({row['unit']})" if row["unit"] else ""
