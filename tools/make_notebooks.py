@@ -142,6 +142,12 @@ def code(text: str, tags: tuple[str, ...] = ()):
     return cell
 
 
+def uncertainty_cells(results: str) -> list:
+    """Where the claims' intervals come from, read from the notebook's table `results`."""
+    return [md(UNCERTAINTY_TEXT),
+            code(f"spread = claims.uncertainty({results})\nplots.uncertainty_figure(spread)")]
+
+
 def parameters(extra: dict[str, str]) -> str:
     notes = {"profile": "smoke, quick, full or real", "tasks": "empty: the profile default",
              "seeds": "empty: the profile default", "output_dir": "empty: write nothing",
@@ -192,9 +198,7 @@ def factor_notebook(name: str, f: dict):
              "verdicts.style.hide(axis='index')"),
         code(f'report.publish(P.output_dir, name="{name}", results={f.get("results", "table")},\n'
              '               claims=verdicts, headline=headline);'),
-        md(UNCERTAINTY_TEXT),
-        code(f"spread = claims.uncertainty({f.get('results', 'table')})\n"
-             "plots.uncertainty_figure(spread)"),
+        *uncertainty_cells(f.get("results", "table")),
         md(EXPLORE_TEXT + (" The checkbox shows or hides the paper's numbers."
                            if "paper" in f else "")),
         code(f'explore.explore(table, "{factor}", published=published)'),
@@ -286,8 +290,7 @@ def optimized_notebook():
         code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
         code('report.publish(P.output_dir, name="09_optimized", results=table, claims=verdicts, '
              'headline=headline);'),
-        md(UNCERTAINTY_TEXT),
-        code("spread = claims.uncertainty(table)\nplots.uncertainty_figure(spread)"),
+        *uncertainty_cells("table"),
         md("## Every claim of the study\n\nThe verdicts of every notebook: those of this batch "
            "run (`python -m transferlab run`), or, run interactively, those of the profile's "
            "last batch run in `reports/`, with this notebook's own."),

@@ -512,12 +512,9 @@ def _interval(stat: Statistic, grid: _Grid, n_boot: int, seed: int,
     return float(lo), float(hi), len(reps)
 
 
-def _claim(paper_claim: str, n_boot: int | None) -> Claim:
-    if paper_claim not in CLAIMS:
-        raise ValueError(f"paper_claim={paper_claim!r} is not one of {list(PAPER_CLAIMS)}")
+def _check_n_boot(n_boot: int | None) -> None:
     if n_boot is not None and n_boot < 20:
         raise ValueError(f"n_boot={n_boot} is too few for a 95% interval; use >= 20")
-    return CLAIMS[paper_claim]
 
 
 def _claim_grid(claim: Claim, df: pd.DataFrame, n_boot: int | None) -> tuple[_Grid, int]:
@@ -547,7 +544,10 @@ def check(paper_claim: str, df: pd.DataFrame, n_boot: int | None = None, seed: i
 
     n_boot: replicates (default: as many as the cells carry, else 1000).
     """
-    claim = _claim(paper_claim, n_boot)
+    if paper_claim not in CLAIMS:
+        raise ValueError(f"paper_claim={paper_claim!r} is not one of {list(PAPER_CLAIMS)}")
+    _check_n_boot(n_boot)
+    claim = CLAIMS[paper_claim]
     nan = float("nan")
     try:
         grid, n = _claim_grid(claim, df, n_boot)
@@ -629,10 +629,11 @@ def uncertainty(df: pd.DataFrame, factor: str | None = None, n_boot: int | None 
     counts as no seed term). Claims of `factor` (None: every claim whose factor the table
     holds); a claim whose data are missing has no rows (its verdict says what is missing).
     """
+    _check_n_boot(n_boot)
     rows = []
     for claim in _wanted(df, factor):
         try:
-            grid, n = _claim_grid(_claim(claim.paper_claim, n_boot), df, n_boot)
+            grid, n = _claim_grid(claim, df, n_boot)
         except _Missing:
             continue
         measurable = {"images": True, "seeds": grid.points.shape[2] > 1,
