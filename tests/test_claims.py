@@ -414,3 +414,21 @@ def test_the_projection_agrees_with_the_verdict_on_the_present_tasks():
         for _, row in spread.iterrows():
             clears = found[row["statistic"]].support == "claimed"
             assert clears == (row["tasks_x"] <= 1), (factor, row["statistic"])
+
+
+def test_layer_drops_are_the_per_task_values_the_layer_claim_averages():
+    table = make_table("layer", SCENARIOS["layer"][0])
+    drops = claims.layer_drops(table)
+    assert drops.task.tolist() == [t[0] for t in TASKS]  # nearest first
+    near_task = drops.set_index("task").loc["rooms"]  # peaks at fc7 (index 6), 3 points above fc8
+    assert near_task["best layer"] == "fc7" and near_task["last layer"] == "fc8"
+    assert near_task["drop"] == pytest.approx((near_task.best - near_task["last"]) / near_task.best)
+    assert drops.set_index("task").loc["actions", "best layer"] == "conv3"  # far: peaks early
+    mean = drops.groupby("group")["drop"].mean()
+    far_minus_near = (drops[drops.group.isin(FAR)]["drop"].mean()
+                      - drops[drops.group.isin(NEAR)]["drop"].mean())
+    assert far_minus_near == pytest.approx(claims.check("layer", table).statistic)
+    assert mean["compositional"] > mean["classification"]
+    assert drops.attrs["spearman"] > 0.5  # the drop grows with the hand ordering's distance
+    with pytest.raises(ValueError, match="no rows for factor 'layer'"):
+        claims.layer_drops(make_table("depth", SCENARIOS["depth"][0]))

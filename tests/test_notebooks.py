@@ -217,6 +217,12 @@ def test_pool_reads_two_worlds_runs_and_names_a_world_not_run(smoke_run, smoke_c
     assert "layer" in capsys.readouterr().out
     assert "05_layer" in (pooled / "index.html").read_text()
     assert (pooled / "05_layer" / "headline.png").stat().st_size > 1000  # per world and pooled
+    spread = pd.read_csv(pooled / "05_layer" / "uncertainty.csv")
+    assert spread.paper_claim.tolist() == ["layer"]  # the pooled interval, taken apart
+    assert spread.value[0] == pytest.approx(verdicts.statistic[0])
+    assert spread.ci_low[0] == pytest.approx(verdicts.ci_low[0])  # the verdict's own interval
+    assert (pooled / "05_layer" / "uncertainty.png").stat().st_size > 1000
+    assert 'alt="uncertainty figure of 05_layer"' in (pooled / "index.html").read_text()
     assert main(["compare", str(smoke_run[0]), str(pooled)]) == 0
 
 

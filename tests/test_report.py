@@ -112,3 +112,18 @@ def test_the_index_links_a_notebooks_page_only_where_there_is_one(tmp_path):
     assert '<a href="01_width/01_width.html">Title 01_width</a>' in html
     assert "02_depth.html" not in html and "<h2>Title 02_depth</h2>" in html
     assert "<h1>transferlab: quick profile, worlds 0, 1 pooled</h1>" in html
+
+
+def test_the_index_shows_the_headline_first_then_further_figures_captioned(tmp_path):
+    folder = tmp_path / "05_layer"
+    folder.mkdir()
+    report.RunRecord("05_layer", "Layer", "ok", 1.0, "2026-12-07T00:00:00").save(folder)
+    for name in ("uncertainty", "headline", "zzz"):
+        (folder / f"{name}.png").write_bytes(b"\x89PNG" + name.encode())
+    html = report.write_index(tmp_path, "quick", report.collect(tmp_path, ["05_layer"]),
+                              "quick").read_text()
+    alts = [f'alt="{n} figure of 05_layer"' for n in ("headline", "uncertainty", "zzz")]
+    assert all(a in html for a in alts)
+    assert html.index(alts[0]) < html.index(alts[1]) < html.index(alts[2])
+    assert html.count("<figcaption>") == 1  # a name CAPTIONS does not know goes uncaptioned
+    assert "Where the intervals come from" in html

@@ -159,6 +159,26 @@ def test_publish_writes_the_three_files(tmp_path):
     assert pd.read_csv(out / "claims.csv")["verdict"].tolist() == ["reproduced"]
 
 
+def test_publish_writes_further_figures_and_tables_by_name(tmp_path):
+    fig, more = plt.subplots()[0], plt.subplots()[0]
+    spread = pd.DataFrame({"statistic": ["s"], "reach": [1.5]})
+    out = report.publish(str(tmp_path / "nb"), "01_width", _results(), _claims(), fig,
+                         figures={"uncertainty": more}, tables={"uncertainty": spread})
+    assert sorted(p.name for p in out.iterdir()) == [
+        "claims.csv", "headline.png", "results.csv", "uncertainty.csv", "uncertainty.png"]
+    assert (out / "uncertainty.png").read_bytes()[:4] == b"\x89PNG"
+    assert pd.read_csv(out / "uncertainty.csv").equals(spread)
+    with pytest.raises(ValueError, match=r"named \['claims', 'headline'\]"):
+        report.publish("", "01_width", _results(), _claims(), fig, figures={"headline": more},
+                       tables={"claims": spread})
+    with pytest.raises(ValueError, match="uncertainty=str must be a matplotlib Figure"):
+        report.publish("", "01_width", _results(), _claims(), fig,
+                       figures={"uncertainty": "u.png"})
+    with pytest.raises(ValueError, match=r"tables\['u'\]=dict must be a DataFrame"):
+        report.publish("", "01_width", _results(), _claims(), fig, tables={"u": {}})
+    plt.close("all")
+
+
 def test_publish_checks_even_when_writing_nothing(tmp_path):
     fig, _ = plt.subplots()
     assert report.publish("", "01_width", _results(), _claims(), fig) is None

@@ -69,7 +69,12 @@ FACTORS = {
         claim="The further the target task is from the source, the earlier the best layer "
         "(section 3.2.1, Table 1).",
         params={"layers": "[]", "pooling": "1"}, run="factors.run_layer(P)",
-        extra=["plots.best_level_figure(table, 'layer')", "factors.measured_distance(table)"]),
+        extra=["plots.best_level_figure(table, 'layer')",
+               "# Per task, what the claim averages within each group: the drop from the best "
+               "layer\n# to FC8, as a share of the best; its Spearman with the hand ordering in attrs.\n"
+               "drops = claims.layer_drops(table)\n"
+               "print(f\"Spearman(hand rank, drop) = {drops.attrs['spearman']:+.2f}\")\n"
+               "drops.round(3)"]),
     "06_dim_reduction": dict(
         factor="dim_reduction", title="Dimensionality reduction (Figure 8)",
         question="How many dimensions does the representation need? PCA of FC6 (fitted on the "

@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 
 from . import results
-from .stats import NS_SCALE, Z95, levels_of, select_metric, task_order
+from .stats import NS_SCALE, Z95, levels_of, select_metric, spearman, task_order
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "PAPER_CLAIMS", "VERDICTS", "COLUMNS", "check",
            "verdicts", "checked", "as_table", "claims_for", "Verdict", "Measured",
-           "saturation_log2", "SOURCES", "uncertainty", "tasks_multiplier"]
+           "saturation_log2", "SOURCES", "uncertainty", "tasks_multiplier", "layer_drops"]
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 COLUMNS = ("paper_claim", "claim", "verdict", "statistic", "ci_low", "ci_high", "evidence")
@@ -154,12 +154,20 @@ def _concat_minus_hybrid(c: Cells) -> float:
     return _mean(c.m[:, c.col("concat")] - c.m[:, c.col("hybrid")], c.rows(), "")
 
 
-def _layer_drop(c: Cells) -> float:
-    last = c.col("fc8") if "fc8" in c.levels else len(c.levels) - 1
+def _last_layer(c: Cells) -> int:
+    return c.col("fc8") if "fc8" in c.levels else len(c.levels) - 1
+
+
+def _drops(c: Cells) -> np.ndarray:
+    """Per task, the drop from its best layer to its last FC layer, as a fraction of the best."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         best = np.nanmax(c.m, axis=1)
-    drop = (best - c.m[:, last]) / np.where(best > 0, best, np.nan)
+    return (best - c.m[:, _last_layer(c)]) / np.where(best > 0, best, np.nan)
+
+
+def _layer_drop(c: Cells) -> float:
+    drop = _drops(c)
     return _mean(drop, c.rows(FAR), "far") - _mean(drop, c.rows(NEAR), "near")
 
 
@@ -657,6 +665,33 @@ def uncertainty(df: pd.DataFrame, factor: str | None = None, n_boot: int | None 
                                             np.nan_to_num(reach["seeds"])),
             })
     return pd.DataFrame(rows, columns=list(UNCERTAINTY_COLUMNS))
+
+
+def layer_drops(df: pd.DataFrame) -> pd.DataFrame:
+    """Per target task, what the layer claim averages within each group: the drop from the
+    task's best layer to its last FC layer, as a fraction of the best (seeds averaged).
+
+    Columns task, group, distance_rank, best layer, best, last layer, last, drop; nearest
+    task first. `attrs["spearman"]` is the drop's rank correlation with the hand ordering:
+    a description beside the claim, whose statistic stays far - near of the group means.
+    Raises ValueError if the table holds no layer rows of a target task.
+    """
+    try:
+        c = _claim_grid(CLAIMS["layer"], df, None)[0].cells
+    except _Missing as err:
+        raise ValueError(str(err)) from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        best = np.nanargmax(np.where(np.isnan(c.m), -np.inf, c.m), axis=1)
+    rows = np.arange(len(c.tasks))
+    ranks = df.drop_duplicates("task").set_index("task")["distance_rank"]
+    out = pd.DataFrame({
+        "task": c.tasks, "group": c.groups, "distance_rank": ranks.reindex(c.tasks).to_numpy(),
+        "best layer": np.asarray(c.levels)[best], "best": c.m[rows, best],
+        "last layer": c.levels[_last_layer(c)], "last": c.m[:, _last_layer(c)],
+        "drop": _drops(c)})
+    out.attrs["spearman"] = spearman(out["distance_rank"], out["drop"])
+    return out
 
 
 def claims_for(factor: str) -> list[Claim]:

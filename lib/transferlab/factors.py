@@ -434,27 +434,6 @@ def chosen_settings(optimized: pd.DataFrame) -> pd.DataFrame:
             .reindex(opt.sort_values("distance_rank").task.unique()))
 
 
-def measured_distance(layer_table: pd.DataFrame) -> pd.DataFrame:
-    """A measured distance per task: the score lost from the best layer to the last (fc8).
-
-    Reported next to the hand ordering (relative loss, in percent of the best score);
-    `agrees` is False where the measured position differs from the hand position by more
-    than a fifth of the tasks: there the world's ordering and the measurement disagree.
-    """
-    t = layer_table.groupby(["task", "distance_rank", "level"], as_index=False).score.mean()
-    best = t.groupby("task").score.max()
-    last = t[t.level == "fc8"].set_index("task").score
-    out = pd.DataFrame({"best": best, "fc8": last}).dropna()
-    out["loss_%"] = 100 * (out.best - out.fc8) / out.best.replace(0, np.nan)
-    ranks = t.drop_duplicates("task").set_index("task").distance_rank
-    out["distance_rank"] = ranks
-    out["measured_rank"] = out["loss_%"].rank(method="first").astype(int)
-    # Compare positions among the tasks present: hand order vs. measured order.
-    hand = out["distance_rank"].rank(method="first").astype(int)
-    out["agrees"] = (hand - out["measured_rank"]).abs() <= max(1, len(out) // 5)
-    return out.sort_values("distance_rank")
-
-
 # ---------------------------------------------------------------- checking a request
 
 

@@ -156,8 +156,9 @@ def pool(
     stderr: TextIO | None = None,
 ) -> tuple[Path, dict[str, list[claims.Verdict]]]:
     """Pool the finished runs of `world_seeds` into out/<profile>-worlds-.../: per notebook
-    its pooled results.csv and claims.csv and a headline figure (every statistic per world and
-    pooled, `plots.claims_forest`), and the run's claims.csv and index.html (which
+    its pooled results.csv and claims.csv, a headline figure (every statistic per world and
+    pooled, `plots.claims_forest`), where the pooled intervals come from (uncertainty.csv and
+    .png, `claims.uncertainty`), and the run's claims.csv and index.html (which
     `python -m transferlab compare` reads). Returns the folder and the paper claims' verdicts
     of each world alone ("world 2", ...) and pooled ("pooled").
 
@@ -190,8 +191,11 @@ def pool(
         target = folder / first.name
         staging = staging_folder(target)
         shutil.rmtree(staging, ignore_errors=True)
+        spread = claims.uncertainty(table)
         report.publish(str(staging), first.name, table, claims.as_table(runs["pooled"]),
-                       plots.claims_forest(runs))
+                       plots.claims_forest(runs),
+                       figures={"uncertainty": plots.uncertainty_figure(spread)},
+                       tables={"uncertainty": spread})
         report.RunRecord(
             name=first.name, title=f"{report.notebook_title(first.notebook)} (worlds pooled)",
             status="ok", seconds=round(time.perf_counter() - start, 1),

@@ -28,6 +28,15 @@ from .claims import VERDICTS
 STATUS_FILE = "status.json"
 WORLD_CHECK = "(world check)"  # what names a check of the world's own, which has no paper claim
 COMPARE_COLUMNS = ("claim", "same verdict")  # compare_claims' columns around one per run
+# What the index says under a figure `publish` wrote beside the headline, by its name.
+CAPTIONS = {
+    "uncertainty": "Where the intervals come from (transferlab.claims.uncertainty, also in "
+    "uncertainty.csv): per statistic, how far its 95 % interval reaches below the estimate "
+    "with only the test images, only the tasks within each group, or only the training "
+    "seeds resampled, beside the interval's own reach; the dashed line is the estimate's "
+    "distance above its claimed bound. Where worlds are pooled, each world brings its own "
+    "tasks, so the projected tasks per group read as times the worlds pooled.",
+}
 
 # The lab template loads require.js, MathJax, Mermaid and the widget renderer from CDNs.
 # None of them is needed to read a report, and a report must open offline: drop them.
@@ -66,12 +75,16 @@ def publish(
     results: pd.DataFrame,
     claims: pd.DataFrame,
     headline: Any,
+    figures: Mapping[str, Any] | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> Path | None:
     """Check a notebook's outputs; write results.csv, claims.csv, headline.png to `output_dir`.
 
     `results` follows transferlab.results; `claims` has columns claim, factor, verdict,
-    evidence; `headline` is a matplotlib Figure. With output_dir == "" the outputs are
-    still checked (so an interactive run catches what a batch run would) but nothing is
+    evidence; `headline` is a matplotlib Figure. `figures` and `tables` are further outputs
+    by name, written as <name>.png and <name>.csv; the index shows the figures after the
+    headline (captioned where `CAPTIONS` knows the name). With output_dir == "" the outputs
+    are still checked (so an interactive run catches what a batch run would) but nothing is
     written, and None is returned.
     """
     from matplotlib.figure import Figure
@@ -80,15 +93,27 @@ def publish(
         raise ValueError(f"name={name!r} must be the notebook's name, e.g. '01_width'")
     table = results_schema.validate(results)
     claims = validate_claims(claims)
-    if not isinstance(headline, Figure):
-        raise ValueError(f"headline={type(headline).__name__} must be a matplotlib Figure")
+    figures, tables = dict(figures or {}), dict(tables or {})
+    taken = sorted(figures.keys() & {"headline"} | tables.keys() & {"results", "claims"})
+    if taken:
+        raise ValueError(f"figures/tables named {taken}: those names are publish's own files")
+    figures = {"headline": headline, **figures}
+    for key, fig in figures.items():
+        if not isinstance(fig, Figure):
+            raise ValueError(f"{key}={type(fig).__name__} must be a matplotlib Figure")
+    for key, frame in tables.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"tables[{key!r}]={type(frame).__name__} must be a DataFrame")
     if output_dir == "":
         return None
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_schema.without_replicates(table).to_csv(out / "results.csv", index=False)
     claims.to_csv(out / "claims.csv", index=False)
-    headline.savefig(out / "headline.png", dpi=110, bbox_inches="tight")
+    for key, frame in tables.items():
+        frame.to_csv(out / f"{key}.csv", index=False)
+    for key, fig in figures.items():
+        fig.savefig(out / f"{key}.png", dpi=110, bbox_inches="tight")
     return out
 
 
@@ -207,6 +232,8 @@ _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 section { border-top: 1px solid #ccc; padding: 1em 0; }
 img { max-width: 100%; }
+figure { margin: 0.5em 0; }
+figcaption { font-size: 0.85em; color: #555; max-width: 60em; }
 table { border-collapse: collapse; font-size: 0.9em; }
 td, th { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 .status { font-weight: bold; padding: 0.1em 0.5em; border-radius: 3px; }
@@ -233,11 +260,14 @@ def _section(profile_dir: Path, rec: RunRecord) -> str:
     ]
     if rec.error:
         parts.append(f'<div class="error">{_e(rec.error)}</div>')
-    png = folder / "headline.png"
-    if png.exists():
+    pngs = sorted(folder.glob("*.png"), key=lambda p: (p.stem != "headline", p.stem))
+    for png in pngs:
         data = base64.b64encode(png.read_bytes()).decode("ascii")
-        alt = f"headline figure of {_e(rec.name)}"
-        parts.append(f'<img alt="{alt}" src="data:image/png;base64,{data}">')
+        alt = f"{png.stem} figure of {rec.name}"
+        caption = (f"<figcaption>{_e(CAPTIONS[png.stem])}</figcaption>"
+                   if png.stem in CAPTIONS else "")
+        parts.append(f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+                     f"{caption}</figure>")
     if (folder / "claims.csv").exists():
         claims = load_claims(folder / "claims.csv")
         rows = "".join(
