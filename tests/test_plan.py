@@ -209,3 +209,20 @@ def test_a_worker_freezes_its_libraries_once_and_still_collects_what_units_leave
     out = subprocess.run([sys.executable, "-c", _FREEZE_SCRIPT], capture_output=True,
                          text=True, check=True)
     assert int(out.stdout) > 100_000
+
+
+def test_the_cost_model_runs_at_the_precision_the_machine_trains_in(tmp_path, monkeypatch):
+    """fp32 machines (no native bf16) train and extract slower: their estimates say so."""
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    costs = {}
+    for policy in ("bf16", "fp32"):
+        monkeypatch.setenv("TRANSFERLAB_PRECISION", policy)
+        _, units = _plan(["05_layer"], tmp_path)
+        costs[policy] = {u.id: (u.kind, u.cost_s) for u in units.units.values()}
+    assert costs["bf16"].keys() == costs["fp32"].keys()  # the same units, priced differently
+    ratio = plan.GFLOPS_PER_CORE["bf16"] / plan.GFLOPS_PER_CORE["fp32"]
+    for uid, (kind, bf16) in costs["bf16"].items():
+        if kind in ("network", "features"):
+            assert costs["fp32"][uid][1] == pytest.approx(ratio * bf16), uid
+        elif kind == "world":
+            assert costs["fp32"][uid][1] == bf16, uid  # rendering has no precision

@@ -36,10 +36,12 @@ STORED = {"world": ("world", "arrays"), "network": ("network", "torch"), "score"
           "search": ("search", "json")}
 # Notebooks that show their source networks' table (factors.network_table).
 NETWORK_TABLES = (P.WorldParams, P.WidthParams, P.DepthParams, P.SourceTaskParams, P.DataSizeParams)
-# A unit's cost model: its arithmetic at one core's benchmarked rate (BENCHMARKS.md, bf16:
-# training ~290 GFLOP/s, extraction alike; the world renders ~7,000 images of 32 px a second),
+# A unit's cost model: its arithmetic at one core's benchmarked rate under the precision
+# policy the run uses (BENCHMARKS.md, "Training throughput", one core of the AVX-512 EPYC:
+# bf16 training ~290 GFLOP/s, extraction alike; fp32 channels-last trained at 0.64x and
+# extracted at 0.58x of bf16's rate; the world renders ~7,000 images of 32 px a second),
 # which orders units within a kind ...
-GFLOPS_PER_CORE = 250.0
+GFLOPS_PER_CORE = {"bf16": 250.0, "fp32": 150.0}
 RENDER_SECONDS_PER_KPIXEL = 1.4e-4
 PROBE_SECONDS = 0.3
 JITTERS = 12
@@ -139,6 +141,11 @@ def build(notebooks: Iterable[tuple[str, Any]], cache: Cache | None = None) -> P
     return plan
 
 
+def _gflops() -> float:
+    """One core's modelled rate under this machine's precision policy."""
+    return GFLOPS_PER_CORE[compute.precision()]
+
+
 def _pending(plan: Plan, cache: Cache) -> set[str]:
     """Units to compute: keyed ones not stored, keyless ones that something pending needs."""
     needed_by: dict[str, list[str]] = {}
@@ -217,7 +224,7 @@ class _Builder:
             f"network:{source}/{rep.width}/d{rep.depth}/data{rep.fraction:g}/seed{seed}{_tag(spec)}",
             "network", spec, args, (self.world(spec, study, source, "train"),),
             key=study.backend.network_key(*args),
-            cost_s=3 * flops * train_cfg.steps * train_cfg.batch_size / 1e9 / GFLOPS_PER_CORE))
+            cost_s=3 * flops * train_cfg.steps * train_cfg.batch_size / 1e9 / _gflops()))
 
     def _model(self, spec: StudySpec, study: Study, rep: Representation, source: str,
                task: str, seed: int) -> str | None:
@@ -242,7 +249,7 @@ class _Builder:
         return self._add(Unit(f"finetune:{base.label()}/{task}/seed{seed}{_tag(spec)}", "finetune",
                               spec, (base, task, seed), tuple(d for d in deps if d),
                               cost_s=3 * flops * ft.steps * ft.batch_size * runs
-                              / 1e9 / GFLOPS_PER_CORE))
+                              / 1e9 / _gflops()))
 
     def features(self, spec: StudySpec, study: Study, rep: Representation, task: str,
                  seed: int) -> str:
@@ -257,7 +264,7 @@ class _Builder:
         return self._add(Unit(f"features:{base.label()}/p{base.pooling}/{task}/seed{seed}{_tag(spec)}",
                               "features",
                               spec, (base, task, seed), tuple(d for d in deps if d),
-                              cost_s=len(sources) * JITTERS * n * flops / 1e9 / GFLOPS_PER_CORE))
+                              cost_s=len(sources) * JITTERS * n * flops / 1e9 / _gflops()))
 
     def score(self, spec: StudySpec, study: Study, rep: Representation, task: str,
               seed: int) -> str:
