@@ -227,6 +227,35 @@ def test_the_plan_reports_its_estimated_and_measured_core_minutes(monkeypatch):
         ["score", "1", "0.5", "/", "1.0", "(2.00x)"], ["total", "3", "3.5", "/", "7.0", "(2.00x)"]]
 
 
+def _reports_half_then_waits(unit):
+    from transferlab import progress
+
+    progress.report(0.5)
+    deadline = time.monotonic() + 10  # until the client has drawn it (an event's round trip)
+    while not _SEEN and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return unit.id, unit.kind, 0.0
+
+
+_SEEN: list[float] = []
+
+
+def test_the_plan_bar_moves_while_a_unit_runs(monkeypatch):
+    """A network reports half its steps: the bar stands at half its cost before it ends."""
+    monkeypatch.setattr(parallel, "PROGRESS_EVERY_S", 0.0)
+    draw = parallel._PlanBar.progress
+
+    def seen(self, event):
+        draw(self, event)
+        _SEEN.append(self.bar.n)
+
+    monkeypatch.setattr(parallel._PlanBar, "progress", seen)
+    _SEEN.clear()
+    _execute_stubbed(monkeypatch, [_unit("net", "network", 100)], _reports_half_then_waits,
+                     progress=True, stderr=io.StringIO())
+    assert _SEEN == [pytest.approx(50.0)]
+
+
 _STARTED: list[str] = []
 
 

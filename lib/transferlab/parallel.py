@@ -17,6 +17,8 @@ import contextlib
 import logging
 import os
 import sys
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -26,10 +28,15 @@ from typing import TextIO
 
 from . import compute
 from .plan import KINDS, Plan, Unit, run_unit
+from .progress import reporting_to
 
 CONNECT_TIMEOUT_S = 5
 # Exceptions of a unit are retried too (a worker short of memory, a flaky shared disk).
 RETRIES = 2
+# A running unit's progress (transferlab.progress) travels to the client as Dask events on
+# this topic, at most once per PROGRESS_EVERY_S per unit.
+PROGRESS_TOPIC = "transferlab-progress"
+PROGRESS_EVERY_S = 2.0
 
 
 class SchedulerUnreachable(ValueError):
@@ -149,6 +156,61 @@ def _read_probe(path: str) -> str:
         return f"unreadable: {err}"
 
 
+def run_reporting(unit: Unit) -> tuple[str, str, float]:
+    """`run_unit` on a Dask worker, what it reports of its progress sent to the client."""
+    from distributed import get_worker
+
+    worker, last = get_worker(), -float("inf")
+
+    def forward(fraction: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_S:
+            last = now
+            worker.log_event(PROGRESS_TOPIC, {"unit": unit.id, "fraction": fraction})
+
+    with reporting_to(forward):
+        return run_unit(unit)
+
+
+class _PlanBar:
+    """The plan's bar, weighted by estimated cost: the finished units' whole cost plus each
+    running unit's reported share of its own. Moved from two threads (the loop that collects
+    finished units, the client's event handler), so under one lock; never moves back (a unit
+    retried elsewhere starts its share again)."""
+
+    def __init__(self, bar, todo: dict[str, Unit]) -> None:
+        self.bar, self.todo, self.lock = bar, todo, threading.Lock()
+        self.finished: set[str] = set()
+        self.running: dict[str, float] = {}
+        self.total = Counter(u.kind for u in todo.values())
+        self.done: Counter = Counter()
+
+    def progress(self, event: tuple) -> None:
+        """A worker's event (timestamp, {"unit", "fraction"}) on PROGRESS_TOPIC."""
+        msg = event[1]
+        with self.lock:
+            if msg["unit"] in self.todo and msg["unit"] not in self.finished:
+                self.running[msg["unit"]] = float(msg["fraction"])
+                self._draw()
+
+    def finish(self, uid: str) -> None:
+        with self.lock:
+            self.finished.add(uid)
+            self.running.pop(uid, None)
+            self.done[self.todo[uid].kind] += 1
+            self.bar.set_postfix_str("units " + " ".join(
+                f"{k} {self.done[k]}/{self.total[k]}" for k in KINDS if self.total[k]),
+                refresh=False)
+            self._draw()
+
+    def _draw(self) -> None:
+        value = sum(self.todo[u].cost_s for u in self.finished) + sum(
+            f * self.todo[u].cost_s for u, f in self.running.items())
+        if value > self.bar.n:
+            self.bar.update(value - self.bar.n)
+
+
 def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = None) -> list[str]:
     """Compute the plan's pending units on the cluster of `client`; the failures, one line each.
 
@@ -157,8 +219,10 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
     worker idles while one trains them in a row. (Handing Dask the dependencies as futures
     would keep a network on the worker that rendered its images, the others idle.)
     A unit that fails (after its retries) is reported and its dependents are skipped; the
-    notebooks then compute (and report) what is missing. With `progress`, ends with
-    `cost_report`: what each kind was estimated to cost and what it took.
+    notebooks then compute (and report) what is missing. With `progress`, a bar weighted by
+    each unit's estimated cost moves as units finish and as running ones report their own
+    progress (a network's SGD steps), and the run ends with `cost_report`: what each kind was
+    estimated to cost and what it took.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -176,11 +240,9 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
         # scheduler sees the priorities of those sent after it (the width notebook's four
         # networks became ready together, and the largest started last, after two others).
         for uid in sorted(ids, key=lambda u: -todo[u].cost_s):
-            running.add(client.submit(run_unit, todo[uid], key=uid, pure=False, retries=RETRIES,
-                                      priority=round(todo[uid].cost_s)))
+            running.add(client.submit(run_reporting, todo[uid], key=uid, pure=False,
+                                      retries=RETRIES, priority=round(todo[uid].cost_s)))
 
-    total = Counter(u.kind for u in todo.values())
-    done: Counter = Counter()
     spent: dict[str, float] = {}  # worker seconds of each unit computed
     failures: list[str] = []
     # The bar advances by each unit's estimated cost, not by one per unit: a network trains
@@ -188,14 +250,12 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
     bar = tqdm(total=sum(u.cost_s for u in todo.values()) or 1.0, desc="plan",
                disable=not progress, file=stderr,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
+    plan_bar = _PlanBar(bar, todo)
+    finish = plan_bar.finish
+    if progress:
+        client.subscribe_topic(PROGRESS_TOPIC, plan_bar.progress)
 
-    def finish(uid: str) -> None:
-        done[todo[uid].kind] += 1
-        bar.set_postfix_str("units " + " ".join(f"{k} {done[k]}/{total[k]}" for k in KINDS
-                                                if total[k]), refresh=False)
-        bar.update(todo[uid].cost_s)
-
-    with bar:
+    with bar, _unsubscribed(client, PROGRESS_TOPIC, progress):
         first = [uid for uid, deps in waiting.items() if not deps]
         for uid in first:
             del waiting[uid]
@@ -224,6 +284,16 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
     if progress:
         print(cost_report((todo[uid], s) for uid, s in spent.items()), file=stderr or sys.stderr)
     return failures
+
+
+@contextlib.contextmanager
+def _unsubscribed(client, topic: str, subscribed: bool) -> Iterator[None]:
+    """Leave the topic at the end, so no late event reaches a bar that is closed."""
+    try:
+        yield
+    finally:
+        if subscribed:
+            client.unsubscribe_topic(topic)
 
 
 def cost_report(computed: Iterable[tuple[Unit, float]]) -> str:

@@ -24,6 +24,7 @@ from . import architecture, compute, features, results, retrieval, scoring, trai
 from .cache import Cache
 from .finetune import FinetuneConfig, finetune
 from .profiles import Profile, get_profile
+from .progress import part as progress_part
 from .tasks import VALIDATION_SPLIT, RetrievalTruth, TaskData, TaskSpec
 from .world import (
     EXTRA_SPLITS,
@@ -352,7 +353,10 @@ class Study:
                 or VALIDATION_SPLIT not in self.task(task).images):
             return rep
         candidates = [replace(rep, finetune_lr=lr) for lr in lrs]
-        scores = [self.validation_score(c, task, seed) for c in candidates]
+        scores = []
+        for i, c in enumerate(candidates):
+            with progress_part(i, len(candidates)):  # one fine-tune per rate
+                scores.append(self.validation_score(c, task, seed))
         return candidates[int(np.argmax(scores))]
 
     # ------------------------------------------------------------------ features

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from . import compute
 from .architecture import NetConfig, crop_size
 from .cache import Cache, CorruptEntry, atomic_write, config_key
+from .progress import report as report_progress
 
 if TYPE_CHECKING:  # torch is imported where it computes: configs and keys load without it
     import torch
@@ -497,6 +498,8 @@ def run_loop(
             log["block_loss"].append(float(np.mean(block)))
             log["block_end"].append(done)
             block = []
+        if done % 10 == 0 or done == plan.total:
+            report_progress(done / plan.total)
         if progress and (done % 10 == 0 or done == plan.total):
             rate = (done - start) * plan.batch / max(1e-9, time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.0f}", refresh=False)

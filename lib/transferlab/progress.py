@@ -1,0 +1,52 @@
+"""How far a long computation has got, told to whoever runs it.
+
+A long step (SGD over a network or a fine-tune) calls `report(fraction)` as it goes. The
+code that runs it may install a sink with `reporting_to(sink)`; without one, `report` costs
+a context-variable read. `part(i, n)` maps what is reported inside it onto the i-th of n
+equal parts, for work that runs several such steps in a row (a fine-tune at each of the
+profile's learning rates).
+
+On a Dask worker, `parallel` installs a sink that forwards the fractions to the client, so
+the plan's progress bar moves while a network trains instead of jumping when it is done.
+The notebooks, run in one process, show their own bars and install no sink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+Sink = Callable[[float], None]
+
+_SINK: ContextVar[Sink | None] = ContextVar("transferlab_progress_sink", default=None)
+
+
+def report(fraction: float) -> None:
+    """Tell the installed sink (if any) that `fraction` (clipped to [0, 1]) is done."""
+    sink = _SINK.get()
+    if sink is not None:
+        sink(min(max(float(fraction), 0.0), 1.0))
+
+
+@contextmanager
+def reporting_to(sink: Sink) -> Iterator[None]:
+    """Send what is reported inside the block (in this thread or context) to `sink`."""
+    token = _SINK.set(sink)
+    try:
+        yield
+    finally:
+        _SINK.reset(token)
+
+
+@contextmanager
+def part(i: int, n: int) -> Iterator[None]:
+    """Report the block's fractions as the i-th (0-based) of `n` equal parts of the whole."""
+    if not (isinstance(i, int) and isinstance(n, int) and 0 <= i < n):
+        raise ValueError(f"part(i={i!r}, n={n!r}) needs integers with 0 <= i < n")
+    outer = _SINK.get()
+    if outer is None:
+        yield
+        return
+    with reporting_to(lambda fraction: outer((i + fraction) / n)):
+        yield

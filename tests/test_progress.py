@@ -1,0 +1,48 @@
+"""What a long computation reports of its progress, and to whom."""
+
+from __future__ import annotations
+
+import pytest
+from synthetic import colour_task
+from transferlab import progress
+from transferlab import training as tr
+from transferlab.architecture import NetConfig
+from transferlab.cache import Cache
+
+
+def test_reports_reach_the_installed_sink_only_inside_its_block():
+    got: list[float] = []
+    progress.report(0.3)  # no sink: nothing happens
+    with progress.reporting_to(got.append):
+        progress.report(0.25)
+        progress.report(1.5)  # clipped
+        progress.report(-1)
+    progress.report(0.9)
+    assert got == [0.25, 1.0, 0.0]
+
+
+def test_parts_map_onto_their_share_of_the_whole():
+    got: list[float] = []
+    with progress.reporting_to(got.append):
+        for i in range(3):
+            with progress.part(i, 3):
+                progress.report(0.5)
+                progress.report(1.0)
+    assert got == pytest.approx([1 / 6, 1 / 3, 1 / 2, 2 / 3, 5 / 6, 1.0])
+    with progress.part(0, 2):  # no sink: no-op
+        progress.report(0.5)
+    with pytest.raises(ValueError, match=r"part\(i=2, n=2\)"):
+        with progress.part(2, 2):
+            pass
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_sgd_reports_its_steps_even_without_a_bar(tmp_path):
+    images, labels = colour_task(192)
+    net = NetConfig(width="tiny", depth=5, n_classes=4, input_size=14)
+    cfg = tr.TrainConfig(epochs=2, batch_size=32, lr=0.02, n_checkpoints=4)  # 12 steps
+    got: list[float] = []
+    with progress.reporting_to(got.append):
+        tr.train(net, cfg, images, labels, data_id={"t": 1}, cache=Cache(tmp_path),
+                 progress=False)
+    assert got == pytest.approx([10 / 12, 1.0])
