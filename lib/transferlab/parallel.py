@@ -182,6 +182,7 @@ class _PlanBar:
     def __init__(self, bar, todo: dict[str, Unit]) -> None:
         self.bar, self.todo, self.lock = bar, todo, threading.Lock()
         self.finished: set[str] = set()
+        self.finished_cost = 0.0
         self.running: dict[str, float] = {}
         self.total = Counter(u.kind for u in todo.values())
         self.done: Counter = Counter()
@@ -197,6 +198,7 @@ class _PlanBar:
     def finish(self, uid: str) -> None:
         with self.lock:
             self.finished.add(uid)
+            self.finished_cost += self.todo[uid].cost_s
             self.running.pop(uid, None)
             self.done[self.todo[uid].kind] += 1
             self.bar.set_postfix_str("units " + " ".join(
@@ -205,8 +207,8 @@ class _PlanBar:
             self._draw()
 
     def _draw(self) -> None:
-        value = sum(self.todo[u].cost_s for u in self.finished) + sum(
-            f * self.todo[u].cost_s for u, f in self.running.items())
+        value = self.finished_cost + sum(f * self.todo[u].cost_s
+                                         for u, f in self.running.items())
         if value > self.bar.n:
             self.bar.update(value - self.bar.n)
 
