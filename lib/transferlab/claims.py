@@ -680,16 +680,13 @@ def layer_drops(df: pd.DataFrame) -> pd.DataFrame:
         c = _claim_grid(CLAIMS["layer"], df, None)[0].cells
     except _Missing as err:
         raise ValueError(str(err)) from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        best = np.nanargmax(np.where(np.isnan(c.m), -np.inf, c.m), axis=1)
-    rows = np.arange(len(c.tasks))
+    best = np.argmax(np.where(np.isnan(c.m), -np.inf, c.m), axis=1)
+    last = _last_layer(c)
     ranks = df.drop_duplicates("task").set_index("task")["distance_rank"]
     out = pd.DataFrame({
         "task": c.tasks, "group": c.groups, "distance_rank": ranks.reindex(c.tasks).to_numpy(),
-        "best layer": np.asarray(c.levels)[best], "best": c.m[rows, best],
-        "last layer": c.levels[_last_layer(c)], "last": c.m[:, _last_layer(c)],
-        "drop": _drops(c)})
+        "best layer": np.asarray(c.levels)[best], "best": c.m[np.arange(len(c.tasks)), best],
+        "last layer": c.levels[last], "last": c.m[:, last], "drop": _drops(c)})
     out.attrs["spearman"] = spearman(out["distance_rank"], out["drop"])
     return out
 

@@ -254,10 +254,8 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
     plan_bar = _PlanBar(bar, todo)
     finish = plan_bar.finish
-    if progress:
-        client.subscribe_topic(PROGRESS_TOPIC, plan_bar.progress)
 
-    with bar, _unsubscribed(client, PROGRESS_TOPIC, progress):
+    with bar, _subscribed(client, PROGRESS_TOPIC, plan_bar.progress if progress else None):
         first = [uid for uid, deps in waiting.items() if not deps]
         for uid in first:
             del waiting[uid]
@@ -289,13 +287,17 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
 
 
 @contextlib.contextmanager
-def _unsubscribed(client, topic: str, subscribed: bool) -> Iterator[None]:
-    """Leave the topic at the end, so no late event reaches a bar that is closed."""
+def _subscribed(client, topic: str, handler) -> Iterator[None]:
+    """`handler` receives the topic's events inside the block (None: nothing subscribed); the
+    topic is left at the end, so no late event reaches a bar that is closed."""
+    if handler is None:
+        yield
+        return
+    client.subscribe_topic(topic, handler)
     try:
         yield
     finally:
-        if subscribed:
-            client.unsubscribe_topic(topic)
+        client.unsubscribe_topic(topic)
 
 
 def cost_report(computed: Iterable[tuple[Unit, float]]) -> str:
