@@ -226,3 +226,49 @@ def test_the_cost_model_runs_at_the_precision_the_machine_trains_in(tmp_path, mo
             assert costs["fp32"][uid][1] == pytest.approx(ratio * bf16), uid
         elif kind == "world":
             assert costs["fp32"][uid][1] == bf16, uid  # rendering has no precision
+
+
+def test_a_network_a_stopped_run_left_half_trained_is_priced_at_the_steps_it_has_left(
+        tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    cache = Cache(tmp_path / "cache")
+    _, cold = _plan(["05_layer"], tmp_path, cache)
+    net = next(u for u in cold.units.values() if u.kind == "network")
+    steps = Study("smoke").backend.network_configs(*net.args)[1].steps
+    (cache.root / "resume").mkdir(parents=True)
+    torch.save({"iteration": steps // 4}, cache.root / "resume" / f"{net.key}.pt")
+    _, resumed = _plan(["05_layer"], tmp_path, cache)
+    assert resumed.units[net.id].cost_s == pytest.approx(net.cost_s * (1 - (steps // 4) / steps))
+    others = [u for u in cold.units if u != net.id]
+    assert all(resumed.units[u].cost_s == cold.units[u].cost_s for u in others)
+
+
+def test_a_machine_that_ran_a_plan_prices_the_next_one_by_what_its_units_took(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    cache = Cache(tmp_path / "cache")
+    _, cold = _plan(["05_layer"], tmp_path, cache)
+    assert cold.rates == {} and "priced by" not in cold.summary()  # nothing run here yet
+    spec = plan.StudySpec("smoke")
+    ran = plan.Plan({u.id: u for u in [plan.Unit("n1", "network", spec, (), cost_s=60.0),
+                                       plan.Unit("n2", "network", spec, (), cost_s=40.0),
+                                       plan.Unit("f", "features", spec, (), cost_s=10.0)]})
+    # Its networks took 1.5x their price; its features 1 s, too little work to say anything.
+    rates = plan.remember_rates(cache, ran, {"n1": 80.0, "n2": 70.0, "f": 1.0})
+    assert rates == {"network": 1.5}
+    _, warm = _plan(["05_layer"], tmp_path, cache)
+    assert warm.rates == rates and "network x1.50" in warm.summary()
+    for u in cold.units.values():
+        scale = 1.5 if u.kind == "network" else 1.0
+        assert warm.units[u.id].cost_s == pytest.approx(u.cost_s * scale), u.id
+    # The next run is priced at 1.5x: taking 2x its price there makes the rate 3x the model.
+    ran.rates = rates
+    ran.units = {uid: replace(u, cost_s=u.cost_s * 1.5) if u.kind == "network" else u
+                 for uid, u in ran.units.items()}
+    assert plan.remember_rates(cache, ran, {"n1": 180.0, "n2": 120.0})["network"] == 3.0
+    monkeypatch.setattr(plan, "machine", lambda: "another CPU, fp32")
+    assert plan.measured_rates(cache) == {}  # another machine starts from the model
+    (cache.root / plan.RATES_FILE).write_text("{torn")
+    assert plan.measured_rates(cache) == {}  # unreadable: the model stands, nothing fails

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 from synthetic import colour_task
+from transferlab import progress
 from transferlab import training as tr
 from transferlab.architecture import NetConfig
 from transferlab.cache import Cache
@@ -66,8 +67,14 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, data):
     assert len(resume_files) == 1  # iteration 4 was saved; 5-7 are lost, as in a kill
     saved = torch.load(resume_files[0], weights_only=True)
     assert saved["iteration"] == 4
-    resumed = tr.train(NET, FAST, images, labels, data_id={"t": 1}, cache=cache, progress=False,
-                       resume_every=4)
+    assert tr.resumed_iteration(cache, resume_files[0].stem) == 4  # what the plan prices
+    assert tr.resumed_iteration(cache, "0" * 24) == 0
+    reported: list[float] = []
+    with progress.reporting_to(reported.append):
+        resumed = tr.train(NET, FAST, images, labels, data_id={"t": 1}, cache=cache,
+                           progress=False, resume_every=4)
+    # Fractions of the 8 steps this run had left (12 in all): at step 10, then at the end.
+    assert reported == pytest.approx([6 / 8, 1.0])
     assert resumed.log["resumed_from"] == 4 and full.log["resumed_from"] == 0
     assert _same(full.state, resumed.state)
     assert full.checkpoints.keys() == resumed.checkpoints.keys()

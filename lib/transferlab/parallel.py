@@ -213,7 +213,16 @@ class _PlanBar:
             self.bar.update(value - self.bar.n)
 
 
-def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Executed:
+    """What `execute` did: the units that failed (with why), and the worker seconds of each
+    unit it computed."""
+
+    failures: list[str]
+    seconds: dict[str, float]
+
+
+def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = None) -> Executed:
     """Compute the plan's pending units on the cluster of `client`; the failures, one line each.
 
     A unit is submitted once the units it needs are done, the costliest first (a unit's
@@ -283,7 +292,7 @@ def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = N
             submit(ready)
     if progress:
         print(cost_report((todo[uid], s) for uid, s in spent.items()), file=stderr or sys.stderr)
-    return failures
+    return Executed(failures, spent)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,9 @@ Each unit has a cache key where it is known before anything is trained (world sp
 networks, scores, searches; fine-tunes and features are keyed inside their own modules): a
 unit whose entry is stored is not computed again, and a keyless unit only when something that
 needs it is.
+The cost model prices a unit from its arithmetic; a machine that ran a plan before keeps,
+per kind, what its units took against that price (`remember_rates`), and later plans on it
+are priced by that (`measured_rates`), so `--plan` and the progress bar's ETA learn the CPU.
 Executing a unit (`run_unit`) builds the notebook's `Study` and calls it, so the cache,
 not the plan, decides what is computed: a plan that missed a cell costs time, never results.
 """
@@ -26,7 +29,7 @@ from typing import Any
 
 from . import architecture, compute
 from . import params as P
-from .cache import Cache, config_key, default_root
+from .cache import Cache, atomic_write, config_key, default_root
 from .study import FC_LAYERS, STANDARD, TUNED_MODES, Representation, Study
 from .tasks import VALIDATION_SPLIT
 
@@ -55,6 +58,7 @@ JITTERS = 12
 # Table 6's later stages (conv features at three poolings, a fine-tune): what the model
 # leaves out. The scaled cost weighs the progress bar and is the unit's Dask priority (what
 # is ready runs costliest first); `parallel.cost_report` prints the ratios of any run.
+# Where a machine has run a plan before, its own ratios correct these (`measured_rates`).
 COST_FACTOR = {"world": 4.6, "network": 1.9, "finetune": 6.0, "features": 4.0, "score": 2.5,
                "search": 7.1}
 
@@ -104,6 +108,7 @@ class Plan:
 
     units: dict[str, Unit] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
+    rates: dict[str, float] = field(default_factory=dict)  # this machine's, applied per kind
 
     def todo(self) -> list[Unit]:
         return [u for u in self.units.values() if u.id in self.pending]
@@ -119,6 +124,9 @@ class Plan:
             lines.append(f"{kind:<9} {len(units):>6} {stored:>7} {len(todo):>11} {minutes:>14.1f}")
         total = sum(u.cost_s for u in self.todo()) / 60
         lines.append(f"{'total':<9} {len(self.units):>6} {'':>7} {len(self.pending):>11} {total:>14.1f}")
+        if self.rates:
+            lines.append(f"priced by what units took on this machine ({machine()}) before: "
+                         + ", ".join(f"{k} x{r:.2f}" for k, r in self.rates.items()))
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -137,8 +145,82 @@ def build(notebooks: Iterable[tuple[str, Any]], cache: Cache | None = None) -> P
     # Scaled once built: a search's model reads its features unit's modelled cost.
     plan = Plan({uid: replace(u, cost_s=u.cost_s * COST_FACTOR[u.kind])
                  for uid, u in builder.units.items()})
-    plan.pending = _pending(plan, cache or Cache())
+    cache = cache or Cache()
+    plan.pending = _pending(plan, cache)
+    _price_resumed(plan, cache, builder.steps)
+    plan.rates = {k: r for k, r in measured_rates(cache).items() if k in KINDS}
+    plan.units = {uid: replace(u, cost_s=u.cost_s * plan.rates.get(u.kind, 1.0))
+                  for uid, u in plan.units.items()}
     return plan
+
+
+# ---------------------------------------------------------------- this machine's rates
+
+RATES_FILE = "machine_rates.json"
+# A kind's ratio is kept only from enough work that one unit's noise does not set it, and
+# within bounds that no stuck or killed unit can push it past.
+MIN_MEASURED_S = 30.0
+RATE_BOUNDS = (0.1, 10.0)
+
+
+def machine() -> str:
+    """This machine as the cost model tells machines apart: CPU model and precision policy."""
+    return f"{compute.cpu_model()}, {compute.precision()}"
+
+
+def measured_rates(cache: Cache) -> dict[str, float]:
+    """Per kind, measured / modelled seconds of this machine's units when it last ran them
+    ({} where it has run none: the modelled cost stands)."""
+    known = _every_machine(cache).get(machine(), {})
+    try:
+        return {str(k): float(v) for k, v in known.items()}
+    except (AttributeError, TypeError, ValueError):  # unreadable: the model stands
+        return {}
+
+
+def _every_machine(cache: Cache) -> dict:
+    try:
+        every = json.loads((cache.root / RATES_FILE).read_text())
+    except (OSError, ValueError):  # none yet, or a torn file: start over
+        return {}
+    return every if isinstance(every, dict) else {}
+
+
+def remember_rates(cache: Cache, plan: Plan, seconds: dict[str, float]) -> dict[str, float]:
+    """Keep, per kind, what the units of `plan` took (`seconds`, worker seconds by unit id)
+    against the cost they were priced at, so the next plan on this machine is priced by it.
+
+    The price already held this machine's earlier rate, so the new rate is the earlier one
+    times this run's ratio. Kinds this run measured too little of keep their earlier rate.
+    Returns this machine's rates as written.
+    """
+    est: dict[str, float] = {}
+    took: dict[str, float] = {}
+    for uid, s in seconds.items():
+        kind = plan.units[uid].kind
+        est[kind] = est.get(kind, 0.0) + plan.units[uid].cost_s
+        took[kind] = took.get(kind, 0.0) + s
+    rates = dict(measured_rates(cache))
+    for kind, s in took.items():
+        if s >= MIN_MEASURED_S and est[kind] > 0:
+            rate = plan.rates.get(kind, 1.0) * s / est[kind]
+            rates[kind] = round(min(max(rate, RATE_BOUNDS[0]), RATE_BOUNDS[1]), 3)
+    every = _every_machine(cache)
+    every[machine()] = rates
+    atomic_write(cache.root / RATES_FILE, json.dumps(every, indent=1, sort_keys=True).encode())
+    return rates
+
+
+def _price_resumed(plan: Plan, cache: Cache, steps: dict[str, int]) -> None:
+    """Price a network that a stopped run left half-trained at the steps it has still to go."""
+    from . import training
+
+    for uid in plan.pending:
+        unit = plan.units[uid]
+        done = training.resumed_iteration(cache, unit.key) if unit.kind == "network" else 0
+        if done:
+            left = max(0.0, 1.0 - done / steps[uid])
+            plan.units[uid] = replace(unit, cost_s=unit.cost_s * left)
 
 
 def _gflops() -> float:
@@ -175,6 +257,7 @@ def planned_iterations(study: Study) -> list[int] | None:
 class _Builder:
     def __init__(self) -> None:
         self.units: dict[str, Unit] = {}
+        self.steps: dict[str, int] = {}  # a network unit's SGD steps, to price a resumed one
         self.studies: dict[StudySpec, Study] = {}
 
     def _add(self, unit: Unit) -> str:
@@ -220,9 +303,10 @@ class _Builder:
         net_cfg, train_cfg = study.backend.network_configs(*args)
         flops = _flops(net_cfg)
         self.world(spec, study, source, "test")  # its top-1 in the notebooks' network tables
+        uid = f"network:{source}/{rep.width}/d{rep.depth}/data{rep.fraction:g}/seed{seed}{_tag(spec)}"
+        self.steps[uid] = train_cfg.steps
         return self._add(Unit(
-            f"network:{source}/{rep.width}/d{rep.depth}/data{rep.fraction:g}/seed{seed}{_tag(spec)}",
-            "network", spec, args, (self.world(spec, study, source, "train"),),
+            uid, "network", spec, args, (self.world(spec, study, source, "train"),),
             key=study.backend.network_key(*args),
             cost_s=3 * flops * train_cfg.steps * train_cfg.batch_size / 1e9 / _gflops()))
 

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from . import compute, report
 from . import params as params_mod
-from .cache import check_writable, default_root
+from .cache import Cache, check_writable, default_root
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_KERNELS = ("python3", "transferlab")
@@ -309,6 +309,7 @@ def compute_plan(jobs: Sequence[Job], cluster, progress_bar: bool = True,
                  stderr: TextIO | None = None) -> None:
     """Fill the cache with what `jobs` need, on the Dask cluster `cluster` (a ClusterConfig)."""
     from . import parallel
+    from . import plan as plan_mod
 
     stderr = stderr or sys.stderr
     units = study_plan(jobs)
@@ -316,7 +317,9 @@ def compute_plan(jobs: Sequence[Job], cluster, progress_bar: bool = True,
     if not units.pending:
         return  # warm: no cluster to start
     with parallel.connect(cluster, default_root().resolve(), stderr) as client:
-        failures = parallel.execute(units, client, progress_bar, stderr)
+        done = parallel.execute(units, client, progress_bar, stderr)
+    plan_mod.remember_rates(Cache(), units, done.seconds)  # the next plan here is priced by it
+    failures = done.failures
     for line in failures[:10]:
         print(f"unit failed (its notebook will compute it): {line}", file=stderr)
     if len(failures) > 10:

@@ -499,7 +499,8 @@ def run_loop(
             log["block_end"].append(done)
             block = []
         if done % 10 == 0 or done == plan.total:
-            report_progress(done / plan.total)
+            # of this run's work: a resumed run is priced at the steps it had left (`plan`)
+            report_progress((done - start) / (plan.total - start))
         if progress and (done % 10 == 0 or done == plan.total):
             rate = (done - start) * plan.batch / max(1e-9, time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.0f}", refresh=False)
@@ -541,6 +542,19 @@ def _save_resume(path: Path, it: int, net: nn.Module, opt: torch.optim.Optimizer
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, buf.getvalue())
+
+
+def resumed_iteration(cache: Cache, key: str) -> int:
+    """The SGD steps a stopped run of network `key` left in its resume checkpoint (0: none)."""
+    import torch
+
+    path = cache.root / "resume" / f"{key}.pt"
+    if not path.exists():
+        return 0
+    try:  # mmap: reads the step count without the weights
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["iteration"])
+    except Exception:  # unreadable: `_restore` will start over
+        return 0
 
 
 def _restore(path: Path, net: nn.Module, opt: torch.optim.Optimizer) -> tuple[int, dict, dict]:
