@@ -546,11 +546,11 @@ def _save_resume(path: Path, it: int, net: nn.Module, opt: torch.optim.Optimizer
 
 def resumed_iteration(cache: Cache, key: str) -> int:
     """The SGD steps a stopped run of network `key` left in its resume checkpoint (0: none)."""
-    import torch
-
     path = cache.root / "resume" / f"{key}.pt"
     if not path.exists():
-        return 0
+        return 0  # without importing torch: the runner plans without it
+    import torch
+
     try:  # mmap: reads the step count without the weights
         return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["iteration"])
     except Exception:  # unreadable: `_restore` will start over
