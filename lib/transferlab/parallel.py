@@ -223,7 +223,8 @@ class Executed:
 
 
 def execute(plan: Plan, client, progress: bool = True, stderr: TextIO | None = None) -> Executed:
-    """Compute the plan's pending units on the cluster of `client`; the failures, one line each.
+    """Compute the plan's pending units on the cluster of `client`; what failed (one line
+    each) and the worker seconds of what was computed.
 
     A unit is submitted once the units it needs are done, the costliest first (a unit's
     priority is its estimated cost): the networks start at once and in parallel, and no

@@ -142,15 +142,13 @@ def build(notebooks: Iterable[tuple[str, Any]], cache: Cache | None = None) -> P
     builder = _Builder()
     for name, params in notebooks:
         builder.notebook(name, params)
-    # Scaled once built: a search's model reads its features unit's modelled cost.
-    plan = Plan({uid: replace(u, cost_s=u.cost_s * COST_FACTOR[u.kind])
-                 for uid, u in builder.units.items()})
     cache = cache or Cache()
+    rates = {k: r for k, r in measured_rates(cache).items() if k in KINDS}
+    # Scaled once built: a search's model reads its features unit's modelled cost.
+    plan = Plan({uid: replace(u, cost_s=u.cost_s * COST_FACTOR[u.kind] * rates.get(u.kind, 1.0))
+                 for uid, u in builder.units.items()}, rates=rates)
     plan.pending = _pending(plan, cache)
     _price_resumed(plan, cache, builder.steps)
-    plan.rates = {k: r for k, r in measured_rates(cache).items() if k in KINDS}
-    plan.units = {uid: replace(u, cost_s=u.cost_s * plan.rates.get(u.kind, 1.0))
-                  for uid, u in plan.units.items()}
     return plan
 
 
@@ -171,9 +169,12 @@ def machine() -> str:
 def measured_rates(cache: Cache) -> dict[str, float]:
     """Per kind, measured / modelled seconds of this machine's units when it last ran them
     ({} where it has run none: the modelled cost stands)."""
-    known = _every_machine(cache).get(machine(), {})
+    return _rates_of(_every_machine(cache))
+
+
+def _rates_of(every: dict) -> dict[str, float]:
     try:
-        return {str(k): float(v) for k, v in known.items()}
+        return {str(k): float(v) for k, v in every.get(machine(), {}).items()}
     except (AttributeError, TypeError, ValueError):  # unreadable: the model stands
         return {}
 
@@ -200,12 +201,12 @@ def remember_rates(cache: Cache, plan: Plan, seconds: dict[str, float]) -> dict[
         kind = plan.units[uid].kind
         est[kind] = est.get(kind, 0.0) + plan.units[uid].cost_s
         took[kind] = took.get(kind, 0.0) + s
-    rates = dict(measured_rates(cache))
+    every = _every_machine(cache)
+    rates = _rates_of(every)
     for kind, s in took.items():
         if s >= MIN_MEASURED_S and est[kind] > 0:
             rate = plan.rates.get(kind, 1.0) * s / est[kind]
             rates[kind] = round(min(max(rate, RATE_BOUNDS[0]), RATE_BOUNDS[1]), 3)
-    every = _every_machine(cache)
     every[machine()] = rates
     atomic_write(cache.root / RATES_FILE, json.dumps(every, indent=1, sort_keys=True).encode())
     return rates

@@ -218,7 +218,7 @@ def train(
     cache = cache if cache is not None else Cache()
     key_cfg = _run_config(net_cfg, train_cfg, data_id)
     key = config_key("network", key_cfg)
-    resume_path = cache.root / "resume" / f"{key}.pt"
+    resume_path = _resume_path(cache, key)
 
     def run() -> dict[str, Any]:
         return _fit(
@@ -544,9 +544,13 @@ def _save_resume(path: Path, it: int, net: nn.Module, opt: torch.optim.Optimizer
     atomic_write(path, buf.getvalue())
 
 
+def _resume_path(cache: Cache, key: str) -> Path:
+    return cache.root / "resume" / f"{key}.pt"
+
+
 def resumed_iteration(cache: Cache, key: str) -> int:
     """The SGD steps a stopped run of network `key` left in its resume checkpoint (0: none)."""
-    path = cache.root / "resume" / f"{key}.pt"
+    path = _resume_path(cache, key)
     if not path.exists():
         return 0  # without importing torch: the runner plans without it
     import torch
