@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import subprocess
 import sys
@@ -263,11 +264,21 @@ def test_a_machine_that_ran_a_plan_prices_the_next_one_by_what_its_units_took(
     for u in cold.units.values():
         scale = 1.5 if u.kind == "network" else 1.0
         assert warm.units[u.id].cost_s == pytest.approx(u.cost_s * scale), u.id
-    # The next run is priced at 1.5x: taking 2x its price there makes the rate 3x the model.
+    # The next run is priced at 1.5x and takes 2x its price: the rate pools both runs' work,
+    # (150 + 300) measured over (100 + 100) modelled seconds.
     ran.rates = rates
     ran.units = {uid: replace(u, cost_s=u.cost_s * 1.5) if u.kind == "network" else u
                  for uid, u in ran.units.items()}
-    assert plan.remember_rates(cache, ran, {"n1": 180.0, "n2": 120.0})["network"] == 3.0
+    assert plan.remember_rates(cache, ran, {"n1": 180.0, "n2": 120.0})["network"] == 2.25
+    # One small network at 4x its price moves the rate by its share of the work, not to 4x.
+    small = plan.Plan({"n3": plan.Unit("n3", "network", spec, (), cost_s=22.5)},
+                      rates={"network": 2.25})
+    assert plan.remember_rates(cache, small, {"n3": 40.0})["network"] == pytest.approx(
+        490 / 210, abs=1e-3)
+    assert plan.measured_rates(cache) == {"network": pytest.approx(490 / 210, abs=1e-3)}
+    # A file from before the totals holds bare rates: each counts as the least work that does.
+    (cache.root / plan.RATES_FILE).write_text(json.dumps({plan.machine(): {"network": 2.0}}))
+    assert plan.measured_rates(cache) == {"network": 2.0}
     monkeypatch.setattr(plan, "machine", lambda: "another CPU, fp32")
     assert plan.measured_rates(cache) == {}  # another machine starts from the model
     (cache.root / plan.RATES_FILE).write_text("{torn")

@@ -167,16 +167,30 @@ def machine() -> str:
 
 
 def measured_rates(cache: Cache) -> dict[str, float]:
-    """Per kind, measured / modelled seconds of this machine's units when it last ran them
-    ({} where it has run none: the modelled cost stands)."""
-    return _rates_of(_every_machine(cache))
+    """Per kind, this machine's measured / modelled seconds over every unit it has run, kinds
+    with too little measured work left out ({} where it has run none: the modelled cost
+    stands)."""
+    return _rates(_totals_of(_every_machine(cache)))
 
 
-def _rates_of(every: dict) -> dict[str, float]:
-    try:
-        return {str(k): float(v) for k, v in every.get(machine(), {}).items()}
-    except (AttributeError, TypeError, ValueError):  # unreadable: the model stands
-        return {}
+def _rates(totals: dict[str, tuple[float, float]]) -> dict[str, float]:
+    return {kind: round(min(max(took / modelled, RATE_BOUNDS[0]), RATE_BOUNDS[1]), 3)
+            for kind, (took, modelled) in totals.items()
+            if took >= MIN_MEASURED_S and modelled > 0}
+
+
+def _totals_of(every: dict) -> dict[str, tuple[float, float]]:
+    """This machine's (measured, modelled) seconds per kind."""
+    totals = {}
+    for kind, kept in every.get(machine(), {}).items():
+        try:
+            if isinstance(kept, dict):
+                totals[str(kind)] = (float(kept["measured_s"]), float(kept["modelled_s"]))
+            else:  # a bare rate, as runs before the totals wrote: the least work that counts
+                totals[str(kind)] = (float(kept) * MIN_MEASURED_S, MIN_MEASURED_S)
+        except (AttributeError, KeyError, TypeError, ValueError):  # unreadable: the model stands
+            continue
+    return totals
 
 
 def _every_machine(cache: Cache) -> dict:
@@ -184,32 +198,28 @@ def _every_machine(cache: Cache) -> dict:
         every = json.loads((cache.root / RATES_FILE).read_text())
     except (OSError, ValueError):  # none yet, or a torn file: start over
         return {}
-    return every if isinstance(every, dict) else {}
+    mine = every.get(machine(), {}) if isinstance(every, dict) else None
+    return every if isinstance(mine, dict) else {}
 
 
 def remember_rates(cache: Cache, plan: Plan, seconds: dict[str, float]) -> dict[str, float]:
-    """Keep, per kind, what the units of `plan` took (`seconds`, worker seconds by unit id)
-    against the cost they were priced at, so the next plan on this machine is priced by it.
+    """Add what the units of `plan` took (`seconds`, worker seconds by unit id) and what the
+    model priced them at to this machine's totals, so the next plan here is priced by them.
 
-    The price already held this machine's earlier rate, so the new rate is the earlier one
-    times this run's ratio. Kinds this run measured too little of keep their earlier rate.
-    Returns this machine's rates as written.
+    Rates are ratios of totals over every run, so each run counts by the work it measured:
+    one small network does not reprice the large ones another run timed. The model's price
+    is the plan's cost without the rate it already held. Returns the rates the totals give.
     """
-    est: dict[str, float] = {}
-    took: dict[str, float] = {}
-    for uid, s in seconds.items():
-        kind = plan.units[uid].kind
-        est[kind] = est.get(kind, 0.0) + plan.units[uid].cost_s
-        took[kind] = took.get(kind, 0.0) + s
     every = _every_machine(cache)
-    rates = _rates_of(every)
-    for kind, s in took.items():
-        if s >= MIN_MEASURED_S and est[kind] > 0:
-            rate = plan.rates.get(kind, 1.0) * s / est[kind]
-            rates[kind] = round(min(max(rate, RATE_BOUNDS[0]), RATE_BOUNDS[1]), 3)
-    every[machine()] = rates
+    totals = _totals_of(every)
+    for uid, s in seconds.items():
+        unit = plan.units[uid]
+        took, modelled = totals.get(unit.kind, (0.0, 0.0))
+        totals[unit.kind] = (took + s, modelled + unit.cost_s / plan.rates.get(unit.kind, 1.0))
+    every[machine()] = {kind: {"measured_s": round(took, 3), "modelled_s": round(modelled, 3)}
+                        for kind, (took, modelled) in sorted(totals.items())}
     atomic_write(cache.root / RATES_FILE, json.dumps(every, indent=1, sort_keys=True).encode())
-    return rates
+    return _rates(totals)
 
 
 def _price_resumed(plan: Plan, cache: Cache, steps: dict[str, int]) -> None:
