@@ -4,6 +4,7 @@ import torch
 from transferlab import architecture as arch
 from transferlab import features as ft
 from transferlab import networks as nw
+from transferlab import progress
 from transferlab.cache import Cache
 from transferlab.training import to_input
 
@@ -61,6 +62,16 @@ def test_pooling_sets_conv_dims_and_leaves_fc_alone(model, images, pooling):
     assert out["fc6"].shape == (20, CFG.fc6)
     assert out["fc8"].shape == (20, 6)
     assert all(v.dtype == np.float32 for v in out.values())
+
+
+def test_extraction_reports_its_progress_by_batch(model, images):
+    got: list[float] = []
+    with progress.reporting_to(got.append):
+        ft.extract(model, images, ["fc6"], jitter=False, batch_size=8, progress=False)
+        with progress.span(0.5, 1.0):
+            ft.extract_patches(model, images, "conv5", np.array([[0, 0, 1, 1.0]]),
+                               batch_size=16, progress=False)
+    assert got == pytest.approx([8 / 20, 16 / 20, 1.0, 0.5 + 0.5 * 16 / 20, 1.0])
 
 
 def test_bad_pooling_and_unknown_layer_are_clear_errors(model, images):

@@ -36,6 +36,19 @@ def test_parts_map_onto_their_share_of_the_whole():
             pass
 
 
+def test_a_span_maps_onto_any_share_of_the_whole():
+    got: list[float] = []
+    with progress.reporting_to(got.append):
+        with progress.span(0.2, 0.6):
+            progress.report(0.5)
+            with progress.part(1, 2):  # spans nest: the second half of [0.2, 0.6]
+                progress.report(1.0)
+    assert got == pytest.approx([0.4, 0.6])
+    with pytest.raises(ValueError, match=r"span\(start=0.7, stop=0.3\)"):
+        with progress.span(0.7, 0.3):
+            pass
+
+
 @pytest.mark.usefixtures("one_thread")
 def test_sgd_reports_its_steps_even_without_a_bar(tmp_path):
     images, labels = colour_task(192)
@@ -46,3 +59,18 @@ def test_sgd_reports_its_steps_even_without_a_bar(tmp_path):
         tr.train(net, cfg, images, labels, data_id={"t": 1}, cache=Cache(tmp_path),
                  progress=False)
     assert got == pytest.approx([10 / 12, 1.0])
+
+
+def test_a_tasks_features_report_across_its_splits_by_their_images(tmp_path, monkeypatch):
+    from transferlab.study import STANDARD, Study, scored_splits
+
+    study = Study("smoke", cache=Cache(tmp_path), progress=False)
+    monkeypatch.setattr(Study, "raw_features",
+                        lambda self, rep, task, split, seed: progress.report(1.0))
+    got: list[float] = []
+    with progress.reporting_to(got.append):
+        study.split_features(STANDARD, "rooms", 0)
+    data = study.task("rooms")
+    sizes = [len(data.images[s]) for s in scored_splits(data)]
+    assert len(sizes) >= 2 and len(set(sizes)) > 1  # unequal splits, so equal parts would differ
+    assert got == pytest.approx([sum(sizes[: i + 1]) / sum(sizes) for i in range(len(sizes))])

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from . import compute
 from .architecture import crop_size
 from .cache import Cache
+from .progress import report as report_progress
 from .training import PIXEL_MEAN, PIXEL_STD, to_input
 
 if TYPE_CHECKING:  # torch is imported where it computes: configs and keys load without it
@@ -193,6 +194,7 @@ def extract(
                     out[name] = np.empty((len(images), v.shape[1]), np.float32)
                 out[name][s : s + len(pixels)] = (v / len(boxes)).numpy()
             bar.update(len(pixels))
+            report_progress((s + len(pixels)) / len(images))
     bar.close()
     return {name: out[name] for name in nodes}
 
@@ -243,6 +245,7 @@ def extract_patches(
                     out = np.empty((len(images), len(pix), v.shape[1]), np.float32)
                 out[s : s + len(pixels), p] = v
             bar.update(len(pixels))
+            report_progress((s + len(pixels)) / len(images))
     bar.close()
     assert out is not None
     return out

@@ -25,6 +25,7 @@ from .cache import Cache
 from .finetune import FinetuneConfig, finetune
 from .profiles import Profile, get_profile
 from .progress import part as progress_part
+from .progress import span as progress_span
 from .tasks import VALIDATION_SPLIT, RetrievalTruth, TaskData, TaskSpec
 from .world import (
     EXTRA_SPLITS,
@@ -370,8 +371,17 @@ class Study:
         return parts[0] if len(parts) == 1 else features.concat(*parts)
 
     def split_features(self, rep: Representation, task: str, seed: int) -> dict[str, np.ndarray]:
-        """Post-processed features of every scored split of a task (not the validation one)."""
-        return {s: self.raw_features(rep, task, s, seed) for s in scored_splits(self.task(task))}
+        """Post-processed features of every scored split of a task (not the validation one);
+        progress is reported by images, across the splits."""
+        data = self.task(task)
+        splits = scored_splits(data)
+        sizes = np.array([len(data.images[s]) for s in splits], dtype=float)
+        ends = np.cumsum(sizes) / sizes.sum()
+        out = {}
+        for split, start, stop in zip(splits, ends - sizes / sizes.sum(), ends, strict=True):
+            with progress_span(float(max(start, 0.0)), float(min(stop, 1.0))):
+                out[split] = self.raw_features(rep, task, split, seed)
+        return out
 
     def _patches(self, rep: Representation, data: TaskData, split: str,
                  seed: int) -> np.ndarray:
