@@ -272,6 +272,32 @@ def test_world_card_checks_fail_on_the_task_that_breaks_them():
     assert fc6[fc6.claim.str.contains("15 points")].iloc[0].verdict == "not reproduced"
 
 
+def test_the_measured_distance_check_holds_when_it_follows_the_hand_ordering():
+    import pandas as pd
+    from transferlab import report, worldcard
+    from transferlab.stats import spearman
+
+    groups = ["near"] * 4 + ["mid"] * 4 + ["far"] * 4
+    rank = np.arange(1, 13)
+
+    def distance(measured):
+        d = pd.DataFrame({"task": [f"t{r}" for r in rank], "group": groups,
+                          "distance_rank": rank, "measured distance": measured})
+        d.attrs["spearman"] = spearman(rank, measured)
+        return d
+
+    follows = worldcard.distance_check(distance(rank / 12 + 0.01 * np.sin(rank)))
+    assert follows["verdict"] == "reproduced" and follows["statistic"] > 0.9
+    assert follows["ci_low"] <= follows["statistic"] <= follows["ci_high"]
+    # Near tasks measured far and far ones near: the check fails and names them.
+    swapped = np.r_[rank[8:], rank[4:8], rank[:4]] / 12
+    fails = worldcard.distance_check(distance(swapped))
+    assert fails["verdict"] == "not reproduced" and fails["ci_high"] < 0
+    assert "t1 (rank 1, measured farther)" in fails["evidence"]
+    # Printed with its interval, unlike the checks whose statistic counts failing tasks.
+    assert "[" in report.claim_statistic(pd.Series(fails))
+
+
 def test_source_accuracy_is_computed_once_per_snapshot(tmp_path, monkeypatch):
     from transferlab import training
     from transferlab.study import STANDARD, Study

@@ -303,9 +303,11 @@ def claim_label(row: Any) -> str:
 
 def claim_statistic(row: Any) -> str:
     """A claims row's statistic as the tables print it: a paper claim's signed statistic and
-    interval; a world check's statistic, the number of tasks failing it, as a count ("0")."""
-    if row.paper_claim:
-        return format_interval(row.statistic, row.ci_low, row.ci_high)
+    interval; a world check's statistic, the number of tasks failing it, as a count ("0"),
+    unless it comes with an interval (the measured distance's Spearman)."""
+    interval = format_interval(row.statistic, row.ci_low, row.ci_high)
+    if row.paper_claim or "[" in interval:
+        return interval
     try:
         count = float(row.statistic)
     except (TypeError, ValueError):

@@ -174,6 +174,25 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def spearman_interval(x: np.ndarray, y: np.ndarray, groups: Sequence[str], n_boot: int = 2000,
+                      seed: int = 0) -> tuple[float, float]:
+    """95 % percentile interval of `spearman(x, y)` over replicates that resample tasks (the
+    rows) with replacement within each of `groups`, so every replicate keeps each distance
+    group's share of tasks."""
+    x, y, groups = np.asarray(x, float), np.asarray(y, float), np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(groups == g) for g in dict.fromkeys(groups.tolist())]
+    reps = []
+    for _ in range(n_boot):
+        rows = np.concatenate([rng.choice(m, len(m)) for m in members])
+        reps.append(spearman(x[rows], y[rows]))
+    reps = np.asarray(reps)
+    reps = reps[np.isfinite(reps)]
+    if len(reps) == 0:
+        return float("nan"), float("nan")
+    return float(np.percentile(reps, 2.5)), float(np.percentile(reps, 97.5))
+
+
 def best_levels(summary: pd.DataFrame) -> pd.DataFrame:
     """Per task: the best level (highest mean score) and the levels whose score is within the
     best level's 95% interval (statistically tied). Ordered by distance."""
