@@ -120,6 +120,14 @@ def test_each_claim_notebook_shows_where_its_intervals_come_from(smoke_run, name
     nb = nbformat.read(folder / name / f"{name}.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "claims.uncertainty(" in c.source)
     assert any("image/png" in out.get("data", {}) for out in cell.outputs)
+    # Published beside the headline, so the run's index shows it too.
+    spread = pd.read_csv(folder / name / "uncertainty.csv")
+    own = set(pd.read_csv(folder / name / "claims.csv").paper_claim)
+    assert len(spread) and set(spread.paper_claim) <= own
+    assert (folder / name / "uncertainty.png").stat().st_size > 1000
+    index = (folder / "index.html").read_text()
+    section = index[index.index(f'<section id="{name}">'):]
+    assert section.index("Where the intervals come from") < section.index("</section>")
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

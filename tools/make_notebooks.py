@@ -148,9 +148,17 @@ def code(text: str, tags: tuple[str, ...] = ()):
 
 
 def uncertainty_cells(results: str) -> list:
-    """Where the claims' intervals come from, read from the notebook's table `results`."""
+    """Where the claims' intervals come from, read from the notebook's table `results`; the
+    publish cell after them hands both to the index."""
     return [md(UNCERTAINTY_TEXT),
-            code(f"spread = claims.uncertainty({results})\nplots.uncertainty_figure(spread)")]
+            code(f"spread = claims.uncertainty({results})\n"
+                 "spread_figure = plots.uncertainty_figure(spread)\nspread_figure")]
+
+
+def publish_cell(name: str, results: str) -> str:
+    return (f'report.publish(P.output_dir, name="{name}", results={results}, claims=verdicts,\n'
+            '               headline=headline, figures={"uncertainty": spread_figure},\n'
+            '               tables={"uncertainty": spread});')
 
 
 def parameters(extra: dict[str, str]) -> str:
@@ -201,9 +209,8 @@ def factor_notebook(name: str, f: dict):
         # The claims read the whole table: a claim picks its own layer where there are several.
         code(f"verdicts = factors.verdicts({f.get('results', 'table')})\n"
              "verdicts.style.hide(axis='index')"),
-        code(f'report.publish(P.output_dir, name="{name}", results={f.get("results", "table")},\n'
-             '               claims=verdicts, headline=headline);'),
         *uncertainty_cells(f.get("results", "table")),
+        code(publish_cell(name, f.get("results", "table"))),
         md(EXPLORE_TEXT + (" The checkbox shows or hides the paper's numbers."
                            if "paper" in f else "")),
         code(f'explore.explore(table, "{factor}", published=published)'),
@@ -298,9 +305,8 @@ def optimized_notebook():
              "'pooling']]"),
         md("## Claim check"),
         code("verdicts = factors.verdicts(table)\nverdicts.style.hide(axis='index')"),
-        code('report.publish(P.output_dir, name="09_optimized", results=table, claims=verdicts, '
-             'headline=headline);'),
         *uncertainty_cells("table"),
+        code(publish_cell("09_optimized", "table")),
         md("## Every claim of the study\n\nThe verdicts of every notebook: those of this batch "
            "run (`python -m transferlab run`), or, run interactively, those of the profile's "
            "last batch run in `reports/`, with this notebook's own."),
