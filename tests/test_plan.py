@@ -276,10 +276,25 @@ def test_a_machine_that_ran_a_plan_prices_the_next_one_by_what_its_units_took(
     assert plan.remember_rates(cache, small, {"n3": 40.0})["network"] == pytest.approx(
         490 / 210, abs=1e-3)
     assert plan.measured_rates(cache) == {"network": pytest.approx(490 / 210, abs=1e-3)}
-    # A file from before the totals holds bare rates: each counts as the least work that does.
-    (cache.root / plan.RATES_FILE).write_text(json.dumps({plan.machine(): {"network": 2.0}}))
-    assert plan.measured_rates(cache) == {"network": 2.0}
-    monkeypatch.setattr(plan, "machine", lambda: "another CPU, fp32")
+    # Totals hold the model before COST_FACTOR: a retuned factor reprices every run's work.
+    monkeypatch.setitem(plan.COST_FACTOR, "network", 2 * plan.COST_FACTOR["network"])
+    assert plan.measured_rates(cache)["network"] == pytest.approx(490 / 210 / 2, abs=1e-3)
+    monkeypatch.undo()
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    # A file from before the totals holds bare rates: each counts as the least work that does,
+    # below 1 as above it.
+    (cache.root / plan.RATES_FILE).write_text(
+        json.dumps({plan.machine(): {"network": 2.0, "features": 0.5}}))
+    assert plan.measured_rates(cache) == {"network": 2.0, "features": 0.5}
+    # Another machine's totals survive this one's entry being unreadable.
+    other = {"measured_s": 100.0, "model_s": 10.0}
+    (cache.root / plan.RATES_FILE).write_text(
+        json.dumps({plan.machine(): ["torn"], "another CPU, fp32": {"network": other}}))
+    assert plan.measured_rates(cache) == {}
+    plan.remember_rates(cache, small, {"n3": 40.0})
+    kept = json.loads((cache.root / plan.RATES_FILE).read_text())
+    assert kept["another CPU, fp32"] == {"network": other}
+    monkeypatch.setattr(plan, "machine", lambda: "a third CPU, fp32")
     assert plan.measured_rates(cache) == {}  # another machine starts from the model
     (cache.root / plan.RATES_FILE).write_text("{torn")
     assert plan.measured_rates(cache) == {}  # unreadable: the model stands, nothing fails

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 from synthetic import colour_task
 from transferlab import progress
@@ -65,12 +68,36 @@ def test_a_tasks_features_report_across_its_splits_by_their_images(tmp_path, mon
     from transferlab.study import STANDARD, Study, scored_splits
 
     study = Study("smoke", cache=Cache(tmp_path), progress=False)
-    monkeypatch.setattr(Study, "raw_features",
-                        lambda self, rep, task, split, seed: progress.report(1.0))
-    got: list[float] = []
-    with progress.reporting_to(got.append):
-        study.split_features(STANDARD, "rooms", 0)
+
+    def extract(self, rep, source, task, split, seed):  # one extraction, reporting its whole
+        progress.report(0.5)
+        progress.report(1.0)
+        return np.ones((len(self.task(task).images[split]), 3), np.float32)
+
+    monkeypatch.setattr(type(study.backend), "features", extract)
     data = study.task("rooms")
     sizes = [len(data.images[s]) for s in scored_splits(data)]
     assert len(sizes) >= 2 and len(set(sizes)) > 1  # unequal splits, so equal parts would differ
-    assert got == pytest.approx([sum(sizes[: i + 1]) / sum(sizes) for i in range(len(sizes))])
+    ends = np.cumsum(sizes) / sum(sizes)
+    starts = ends - np.array(sizes) / sum(sizes)
+    got: list[float] = []
+    with progress.reporting_to(got.append):
+        out = study.split_features(STANDARD, "rooms", 0)
+    assert list(out) == scored_splits(data)
+    assert [len(v) for v in out.values()] == sizes
+    assert got == pytest.approx([x for a, b in zip(starts, ends, strict=True)
+                                 for x in (a + (b - a) / 2, b)])
+    # Concat extracts once per source: each source reports onto its half of the split's share.
+    got.clear()
+    with progress.reporting_to(got.append):
+        study.split_features(replace(STANDARD, source="concat"), "rooms", 0)
+    assert got == sorted(got) and got[-1] == pytest.approx(1.0) and len(got) == 4 * len(sizes)
+
+
+def test_a_quiet_block_reports_nothing():
+    got: list[float] = []
+    with progress.reporting_to(got.append):
+        with progress.quiet():
+            progress.report(0.5)
+        progress.report(1.0)
+    assert got == [1.0]

@@ -414,3 +414,18 @@ def test_progress_bars_on_decoding_and_features(env, data_root, weights, tmp_pat
     err = capfd.readouterr().err
     assert "decoding ukbench/train at 40 px: 100%" in err  # database and query: the same files
     assert "features ukbench/query alexnet/alexnet_random-" in err and "16/16" in err
+
+
+def test_a_features_unit_reports_its_chunks_in_order(env, data_root, weights, tmp_path,
+                                                     monkeypatch):
+    from transferlab import progress
+    from transferlab.real import study as real_study
+
+    monkeypatch.setattr(real_study, "CHUNK", 5)  # 16 database images: chunks of 5, 5, 5, 1
+    study = RealStudy(data_root, str(weights), tasks=("ukbench",), progress=False,
+                      image_cache=tmp_path / "images", cache=Cache(tmp_path / "cache"))
+    got: list[float] = []
+    with progress.reporting_to(got.append):
+        study.raw_features(STANDARD, "ukbench", "database", 0)
+    # Each chunk's extraction reports its own whole, mapped onto the chunk's share.
+    assert got == pytest.approx([5 / 16, 10 / 16, 15 / 16, 1.0])

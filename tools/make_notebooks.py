@@ -257,7 +257,8 @@ def world_notebook():
            "notebooks to mean anything: no task solvable from raw pixels, every task informative "
            "and unsaturated under the standard representation, transfer beating both baselines "
            "on every classification task, and the measured distance following the hand "
-           "ordering (Spearman at least 0.6; its interval resamples tasks within their groups)."),
+           "ordering (their Spearman against the bar `worldcard.DISTANCE_AGREEMENT`, judged "
+           "by its interval over tasks resampled within their groups)."),
         code("verdicts = worldcard.world_claims(table, distance)\nverdicts.style.hide(axis='index')"),
         code('report.publish(P.output_dir, name="00_world", results=table, claims=verdicts, '
              'headline=headline);'),

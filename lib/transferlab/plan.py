@@ -21,6 +21,7 @@ not the plan, decides what is computed: a plan that missed a cell costs time, ne
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -174,22 +175,29 @@ def measured_rates(cache: Cache) -> dict[str, float]:
 
 
 def _rates(totals: dict[str, tuple[float, float]]) -> dict[str, float]:
-    return {kind: round(min(max(took / modelled, RATE_BOUNDS[0]), RATE_BOUNDS[1]), 3)
-            for kind, (took, modelled) in totals.items()
-            if took >= MIN_MEASURED_S and modelled > 0}
+    # Totals keep the model's arithmetic without COST_FACTOR, so a retuned factor applies to
+    # every run's totals at once instead of mixing units.
+    return {kind: round(min(max(took / (model * COST_FACTOR[kind]), RATE_BOUNDS[0]),
+                            RATE_BOUNDS[1]), 3)
+            for kind, (took, model) in totals.items()
+            if kind in COST_FACTOR and took >= MIN_MEASURED_S and model > 0}
 
 
 def _totals_of(every: dict) -> dict[str, tuple[float, float]]:
-    """This machine's (measured, modelled) seconds per kind."""
+    """This machine's (measured seconds, modelled seconds before COST_FACTOR) per kind."""
+    mine = every.get(machine(), {})
     totals = {}
-    for kind, kept in every.get(machine(), {}).items():
+    for kind, kept in mine.items() if isinstance(mine, dict) else ():
         try:
             if isinstance(kept, dict):
-                totals[str(kind)] = (float(kept["measured_s"]), float(kept["modelled_s"]))
+                took, model = float(kept["measured_s"]), float(kept["model_s"])
             else:  # a bare rate, as runs before the totals wrote: the least work that counts
-                totals[str(kind)] = (float(kept) * MIN_MEASURED_S, MIN_MEASURED_S)
-        except (AttributeError, KeyError, TypeError, ValueError):  # unreadable: the model stands
+                took = MIN_MEASURED_S
+                model = MIN_MEASURED_S / (float(kept) * COST_FACTOR[kind])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):  # unreadable: the model stands
             continue
+        if math.isfinite(took) and math.isfinite(model) and took >= 0 and model >= 0:
+            totals[str(kind)] = (took, model)
     return totals
 
 
@@ -198,8 +206,7 @@ def _every_machine(cache: Cache) -> dict:
         every = json.loads((cache.root / RATES_FILE).read_text())
     except (OSError, ValueError):  # none yet, or a torn file: start over
         return {}
-    mine = every.get(machine(), {}) if isinstance(every, dict) else None
-    return every if isinstance(mine, dict) else {}
+    return every if isinstance(every, dict) else {}
 
 
 def remember_rates(cache: Cache, plan: Plan, seconds: dict[str, float]) -> dict[str, float]:
@@ -208,16 +215,18 @@ def remember_rates(cache: Cache, plan: Plan, seconds: dict[str, float]) -> dict[
 
     Rates are ratios of totals over every run, so each run counts by the work it measured:
     one small network does not reprice the large ones another run timed. The model's price
-    is the plan's cost without the rate it already held. Returns the rates the totals give.
+    is the plan's cost without this machine's rate it already held and without COST_FACTOR.
+    Other machines' totals are kept as they are. Returns the rates the totals give.
     """
     every = _every_machine(cache)
     totals = _totals_of(every)
     for uid, s in seconds.items():
         unit = plan.units[uid]
-        took, modelled = totals.get(unit.kind, (0.0, 0.0))
-        totals[unit.kind] = (took + s, modelled + unit.cost_s / plan.rates.get(unit.kind, 1.0))
-    every[machine()] = {kind: {"measured_s": round(took, 3), "modelled_s": round(modelled, 3)}
-                        for kind, (took, modelled) in sorted(totals.items())}
+        took, model = totals.get(unit.kind, (0.0, 0.0))
+        price = unit.cost_s / plan.rates.get(unit.kind, 1.0) / COST_FACTOR[unit.kind]
+        totals[unit.kind] = (took + s, model + price)
+    every[machine()] = {kind: {"measured_s": round(took, 3), "model_s": round(model, 3)}
+                        for kind, (took, model) in sorted(totals.items())}
     atomic_write(cache.root / RATES_FILE, json.dumps(every, indent=1, sort_keys=True).encode())
     return _rates(totals)
 
@@ -479,7 +488,9 @@ def _compute_unit(unit: Unit) -> None:
         study.split_features(*unit.args)
     elif unit.kind == "search":
         from . import factors
+        from .progress import quiet
 
-        factors.recorded_search(study, *unit.args)
+        with quiet():  # its many extractions would each report the whole search
+            factors.recorded_search(study, *unit.args)
     else:
         study.evaluate(*unit.args)

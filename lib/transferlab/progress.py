@@ -5,7 +5,7 @@ A long step (SGD over a network or a fine-tune, feature extraction by batch) cal
 `reporting_to(sink)`; without one, `report` costs a context-variable read. `part(i, n)` maps
 what is reported inside it onto the i-th of n equal parts, for work that runs several such
 steps in a row (a fine-tune at each of the profile's learning rates); `span(start, stop)`
-onto any share (a task's splits, by their images).
+onto any share (a task's splits, by their images); `quiet()` silences a block.
 
 On a Dask worker, `parallel` installs a sink that forwards the fractions to the client, so
 the plan's progress bar moves while a unit runs instead of jumping when it is done.
@@ -34,6 +34,17 @@ def report(fraction: float) -> None:
 def reporting_to(sink: Sink) -> Iterator[None]:
     """Send what is reported inside the block (in this thread or context) to `sink`."""
     token = _SINK.set(sink)
+    try:
+        yield
+    finally:
+        _SINK.reset(token)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Report nothing of the block: for work whose inner steps would each report the whole
+    (a search's many extractions), so that the bar does not run to its end at the first."""
+    token = _SINK.set(None)
     try:
         yield
     finally:

@@ -305,9 +305,8 @@ def claim_statistic(row: Any) -> str:
     """A claims row's statistic as the tables print it: a paper claim's signed statistic and
     interval; a world check's statistic, the number of tasks failing it, as a count ("0"),
     unless it comes with an interval (the measured distance's Spearman)."""
-    interval = format_interval(row.statistic, row.ci_low, row.ci_high)
-    if row.paper_claim or "[" in interval:
-        return interval
+    if row.paper_claim or pd.notna(row.ci_low):
+        return format_interval(row.statistic, row.ci_low, row.ci_high)
     try:
         count = float(row.statistic)
     except (TypeError, ValueError):

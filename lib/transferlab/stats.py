@@ -178,10 +178,12 @@ def spearman_interval(x: np.ndarray, y: np.ndarray, groups: Sequence[str], n_boo
                       seed: int = 0) -> tuple[float, float]:
     """95 % percentile interval of `spearman(x, y)` over replicates that resample tasks (the
     rows) with replacement within each of `groups`, so every replicate keeps each distance
-    group's share of tasks."""
+    group's share of tasks. NaN where no group has two tasks: nothing to resample."""
     x, y, groups = np.asarray(x, float), np.asarray(y, float), np.asarray(groups)
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(groups == g) for g in dict.fromkeys(groups.tolist())]
+    if all(len(m) < 2 for m in members):
+        return float("nan"), float("nan")
     reps = []
     for _ in range(n_boot):
         rows = np.concatenate([rng.choice(m, len(m)) for m in members])

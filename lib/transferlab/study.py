@@ -366,8 +366,11 @@ class Study:
         """Jitter-averaged features of one split at `rep.layer`, post-processed per source
         (concat: the two sources side by side)."""
         rep = self.tuned(rep, task, seed)
-        parts = [features.postprocess(self.backend.features(rep, source, task, split, seed))
-                 for source in rep.sources]
+        parts = []
+        for i, source in enumerate(rep.sources):
+            with progress_part(i, len(rep.sources)):  # concat: one extraction per source
+                parts.append(features.postprocess(
+                    self.backend.features(rep, source, task, split, seed)))
         return parts[0] if len(parts) == 1 else features.concat(*parts)
 
     def split_features(self, rep: Representation, task: str, seed: int) -> dict[str, np.ndarray]:
@@ -375,12 +378,12 @@ class Study:
         progress is reported by images, across the splits."""
         data = self.task(task)
         splits = scored_splits(data)
-        sizes = np.array([len(data.images[s]) for s in splits], dtype=float)
-        ends = np.cumsum(sizes) / sizes.sum()
-        out = {}
-        for split, start, stop in zip(splits, ends - sizes / sizes.sum(), ends, strict=True):
-            with progress_span(float(max(start, 0.0)), float(min(stop, 1.0))):
+        sizes = [len(data.images[s]) for s in splits]
+        total, done, out = max(sum(sizes), 1), 0, {}
+        for split, size in zip(splits, sizes, strict=True):
+            with progress_span(done / total, (done + size) / total):
                 out[split] = self.raw_features(rep, task, split, seed)
+            done += size
         return out
 
     def _patches(self, rep: Representation, data: TaskData, split: str,

@@ -75,6 +75,7 @@ from ..cache import Cache
 from ..finetune import FinetuneConfig
 from ..probes import ProbeConfig
 from ..profiles import Profile
+from ..progress import span as progress_span
 from ..study import (
     STANDARD,
     Level,
@@ -651,7 +652,9 @@ class RealBackend:
         out = []
         with progress_bar(len(images), desc, self.progress) as bar:
             for s in range(0, len(images), CHUNK):
-                out.append(compute(self.view(images[s : s + CHUNK], model)))
+                # Each chunk's extraction reports its own whole: map it onto its share.
+                with progress_span(s / len(images), min(s + CHUNK, len(images)) / len(images)):
+                    out.append(compute(self.view(images[s : s + CHUNK], model)))
                 bar.update(min(CHUNK, len(images) - s))
         return out
 
