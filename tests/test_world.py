@@ -302,6 +302,7 @@ def test_the_measured_distance_check_is_judged_by_its_interval():
     # One task per group leaves nothing to resample; a task not measured is left out.
     alone = check(rank.astype(float), group=[f"g{r}" for r in rank])
     assert alone["verdict"] == "inconclusive" and np.isnan(alone["ci_low"])
+    assert "no interval" in alone["evidence"]
     missing = rank + rng.normal(0, 1.5, len(rank))
     missing[3] = np.nan
     partial = check(missing)

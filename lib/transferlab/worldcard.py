@@ -168,14 +168,15 @@ def distance_check(distance: pd.DataFrame) -> dict:
     moved = ", ".join(f"{r.task} (rank {r.distance_rank}, measured "
                       f"{'nearer' if r.resid < 0 else 'farther'})"
                       for r in off[off.resid != 0].head(3).itertuples()) or "none"
+    interval = (f"95% interval over tasks resampled within groups: [{lo:+.2f}, {hi:+.2f}]"
+                if np.isfinite(lo) else "no interval: no group has two tasks to resample")
     verdict = ("inconclusive" if not (np.isfinite(lo) and np.isfinite(hi))
                else "reproduced" if lo >= DISTANCE_AGREEMENT
                else "not reproduced" if hi < DISTANCE_AGREEMENT else "inconclusive")
     return {"paper_claim": "", "claim": f"the measured distance (1 - gain over the random "
             f"network) follows the hand ordering: Spearman at least {DISTANCE_AGREEMENT}",
             "verdict": verdict, "statistic": rho, "ci_low": lo, "ci_high": hi,
-            "evidence": f"Spearman {rho:+.2f} over {len(d)} tasks (95% interval over tasks "
-                        f"resampled within groups: [{lo:+.2f}, {hi:+.2f}]; its bar: "
+            "evidence": f"Spearman {rho:+.2f} over {len(d)} tasks ({interval}; its bar: "
                         f"{DISTANCE_AGREEMENT}); furthest from their rank: {moved}."}
 
 
