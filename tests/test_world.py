@@ -303,6 +303,15 @@ def test_the_measured_distance_check_is_judged_by_its_interval():
     alone = check(rank.astype(float), group=[f"g{r}" for r in rank])
     assert alone["verdict"] == "inconclusive" and np.isnan(alone["ci_low"])
     assert "no interval" in alone["evidence"]
+    # Each task's test images resampled too (paired replicates): an ordering that resampling
+    # tasks alone cannot shake has an interval once its tasks' scores are noisy.
+    exact = pd.DataFrame({"task": [f"t{r}" for r in rank], "group": groups,
+                          "distance_rank": rank, "measured distance": rank.astype(float)})
+    assert worldcard.distance_check(exact)["ci_low"] == pytest.approx(1.0)
+    exact.attrs["replicates"] = {f"t{r}": r + rng.normal(0, 4, 200) for r in rank}
+    noisy = worldcard.distance_check(exact)
+    assert noisy["statistic"] == pytest.approx(1.0) and noisy["ci_low"] < 0.95
+    assert "test images and tasks within groups resampled" in noisy["evidence"]
     missing = rank + rng.normal(0, 1.5, len(rank))
     missing[3] = np.nan
     partial = check(missing)

@@ -175,19 +175,26 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def spearman_interval(x: np.ndarray, y: np.ndarray, groups: Sequence[str], n_boot: int = 2000,
-                      seed: int = 0) -> tuple[float, float]:
+                      seed: int = 0, y_replicates: np.ndarray | None = None
+                      ) -> tuple[float, float]:
     """95 % percentile interval of `spearman(x, y)` over replicates that resample tasks (the
     rows) with replacement within each of `groups`, so every replicate keeps each distance
-    group's share of tasks. NaN where no group has two tasks: nothing to resample."""
+    group's share of tasks. With `y_replicates` (rows x R: y on each bootstrap replicate of
+    the test images), replicate b also reads column b, so the test images are resampled too
+    (R replicates). NaN where no group has two tasks and no test images are resampled."""
     x, y, groups = np.asarray(x, float), np.asarray(y, float), np.asarray(groups)
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(groups == g) for g in dict.fromkeys(groups.tolist())]
-    if all(len(m) < 2 for m in members):
+    if y_replicates is not None:
+        y_replicates = np.asarray(y_replicates, float)
+        n_boot = y_replicates.shape[1]
+    elif all(len(m) < 2 for m in members):
         return float("nan"), float("nan")
     reps = []
-    for _ in range(n_boot):
+    for b in range(n_boot):
         rows = np.concatenate([rng.choice(m, len(m)) for m in members])
-        reps.append(spearman(x[rows], y[rows]))
+        yb = y if y_replicates is None else y_replicates[:, b]
+        reps.append(spearman(x[rows], yb[rows]))
     reps = np.asarray(reps)
     reps = reps[np.isfinite(reps)]
     if len(reps) == 0:
