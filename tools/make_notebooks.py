@@ -258,7 +258,8 @@ def world_notebook():
            "and unsaturated under the standard representation, transfer beating both baselines "
            "on every classification task, and the measured distance following the hand "
            "ordering (their Spearman against the bar `worldcard.DISTANCE_AGREEMENT`, judged "
-           "by its interval over tasks resampled within their groups)."),
+           "by its paired bootstrap interval: test images and tasks within groups "
+           "resampled)."),
         code("verdicts = worldcard.world_claims(table, distance)\nverdicts.style.hide(axis='index')"),
         code('report.publish(P.output_dir, name="00_world", results=table, claims=verdicts, '
              'headline=headline);'),
