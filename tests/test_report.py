@@ -40,9 +40,14 @@ def test_a_claims_statistic_is_signed_and_a_world_checks_is_a_count():
     rows = claims(("", "a world check", "reproduced", 2.0, None, None),
                   ("layer", "a claim whose bootstrap gave no interval", "inconclusive", 0.233, None,
                    None),
-                  ("depth", "a claim", "reproduced", 2.68, 0.16, 5.42))
+                  ("depth", "a claim", "reproduced", 2.68, 0.16, 5.42),
+                  ("", "a world check with an interval", "inconclusive", 0.56, 0.21, 0.82))
     assert [claim_statistic(r) for r in rows.itertuples()] == ["2", "+0.23",
-                                                                "+2.68 [+0.16, +5.42]"]
+                                                                "+2.68 [+0.16, +5.42]",
+                                                                "+0.56 [+0.21, +0.82]"]
+    # Read back from a claims.csv without NaN parsing, a missing bound is "": still a count.
+    text = rows.astype(object).where(rows.notna(), "")
+    assert [claim_statistic(r) for r in text.itertuples()][0] == "2"
 
 
 def test_markdown_table_escapes_pipes():

@@ -305,8 +305,10 @@ def claim_statistic(row: Any) -> str:
     """A claims row's statistic as the tables print it: a paper claim's signed statistic and
     interval; a world check's statistic, the number of tasks failing it, as a count ("0"),
     unless it comes with an interval (the measured distance's Spearman)."""
-    if row.paper_claim or pd.notna(row.ci_low):
-        return format_interval(row.statistic, row.ci_low, row.ci_high)
+    interval = format_interval(row.statistic, row.ci_low, row.ci_high)
+    # Bounds read back from a csv may be "" or NaN: an interval is one that prints.
+    if row.paper_claim or interval != format_interval(row.statistic, None, None):
+        return interval
     try:
         count = float(row.statistic)
     except (TypeError, ValueError):
