@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import results
-from .stats import NS_SCALE, Z95, levels_of, select_metric, spearman, task_order
+from .stats import NS_SCALE, Z95, group_rows, levels_of, resample_within, select_metric, spearman, task_order
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "PAPER_CLAIMS", "VERDICTS", "COLUMNS", "check",
            "verdicts", "checked", "as_table", "claims_for", "Verdict", "Measured",
@@ -447,11 +447,10 @@ def _replicates(grid: _Grid, n_boot: int, rng: np.random.Generator,
     """Replicate Cells: tasks resampled within groups, seeds resampled, paired test noise;
     a source left out of `sources` stays at its point values (see `uncertainty`)."""
     c = grid.cells
-    groups = [np.flatnonzero(c.groups == g) for g in dict.fromkeys(c.groups)]
+    groups = group_rows(c.groups)
     n_seeds = grid.points.shape[2]
     for b in range(n_boot):
-        rows = np.concatenate([rng.choice(g, len(g)) if "tasks" in sources else g
-                               for g in groups])
+        rows = resample_within(groups, rng) if "tasks" in sources else np.concatenate(groups)
         cols = rng.integers(0, n_seeds, n_seeds) if "seeds" in sources else np.arange(n_seeds)
         if "images" not in sources:
             values = grid.points[:, :, cols]
@@ -529,6 +528,13 @@ def _claim_grid(claim: Claim, df: pd.DataFrame, n_boot: int | None) -> tuple[_Gr
     """The claim's grid and its number of replicates (default: as many as the cells carry)."""
     grid = _grid(results.validate(df), claim.factor, claim.layer)
     return grid, n_boot or (grid.boot.shape[3] if grid.boot is not None else 1000)
+
+
+def interval_verdict(lo: float, hi: float, threshold: float) -> str:
+    """One statistic's verdict by the claims' rule: reproduced when its 95 % interval lies
+    above `threshold`, not reproduced when below, else (or without an interval) inconclusive."""
+    return {"claimed": "reproduced", "opposite": "not reproduced"}.get(
+        _support(lo, hi, threshold), "inconclusive")
 
 
 def _support(lo: float, hi: float, threshold: float) -> str:

@@ -174,6 +174,17 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def group_rows(groups: Sequence[str]) -> list[np.ndarray]:
+    """The row indices of each group, groups in order of first appearance."""
+    groups = np.asarray(groups)
+    return [np.flatnonzero(groups == g) for g in dict.fromkeys(groups.tolist())]
+
+
+def resample_within(members: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """One bootstrap draw of rows: each group's rows drawn with replacement, its size kept."""
+    return np.concatenate([rng.choice(m, len(m)) for m in members])
+
+
 def spearman_interval(x: np.ndarray, y: np.ndarray, groups: Sequence[str], n_boot: int = 2000,
                       seed: int = 0, y_replicates: np.ndarray | None = None
                       ) -> tuple[float, float]:
@@ -182,9 +193,9 @@ def spearman_interval(x: np.ndarray, y: np.ndarray, groups: Sequence[str], n_boo
     group's share of tasks. With `y_replicates` (rows x R: y on each bootstrap replicate of
     the test images), replicate b also reads column b, so the test images are resampled too
     (R replicates). NaN where no group has two tasks and no test images are resampled."""
-    x, y, groups = np.asarray(x, float), np.asarray(y, float), np.asarray(groups)
+    x, y = np.asarray(x, float), np.asarray(y, float)
     rng = np.random.default_rng(seed)
-    members = [np.flatnonzero(groups == g) for g in dict.fromkeys(groups.tolist())]
+    members = group_rows(groups)
     if y_replicates is not None:
         y_replicates = np.asarray(y_replicates, float)
         n_boot = y_replicates.shape[1]
@@ -192,7 +203,7 @@ def spearman_interval(x: np.ndarray, y: np.ndarray, groups: Sequence[str], n_boo
         return float("nan"), float("nan")
     reps = []
     for b in range(n_boot):
-        rows = np.concatenate([rng.choice(m, len(m)) for m in members])
+        rows = resample_within(members, rng)
         yb = y if y_replicates is None else y_replicates[:, b]
         reps.append(spearman(x[rows], yb[rows]))
     reps = np.asarray(reps)

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import features, metrics, results, scoring
+from .claims import interval_verdict
 from .stats import NS_SCALE, metric_max, spearman, spearman_interval
 from .study import RANDOM_INIT, SCRATCH, STANDARD, Representation, Study, scored_splits
 from .tasks import TaskData
@@ -173,16 +174,14 @@ def distance_check(distance: pd.DataFrame) -> dict:
     moved = ", ".join(f"{r.task} (rank {r.distance_rank}, measured "
                       f"{'nearer' if r.resid < 0 else 'farther'})"
                       for r in off[off.resid != 0].head(3).itertuples()) or "none"
-    resampled = "test images and tasks within groups" if paired is not None else \
-        "tasks within groups"
+    resampled = ("test images and tasks within groups" if paired is not None
+                 else "tasks within groups")
     interval = (f"95% interval, {resampled} resampled: [{lo:+.2f}, {hi:+.2f}]"
                 if np.isfinite(lo) else "no interval: no group has two tasks to resample")
-    verdict = ("inconclusive" if not (np.isfinite(lo) and np.isfinite(hi))
-               else "reproduced" if lo >= DISTANCE_AGREEMENT
-               else "not reproduced" if hi < DISTANCE_AGREEMENT else "inconclusive")
     return {"paper_claim": "", "claim": f"the measured distance (1 - gain over the random "
             f"network) follows the hand ordering: Spearman at least {DISTANCE_AGREEMENT}",
-            "verdict": verdict, "statistic": rho, "ci_low": lo, "ci_high": hi,
+            "verdict": interval_verdict(lo, hi, DISTANCE_AGREEMENT), "statistic": rho,
+            "ci_low": lo, "ci_high": hi,
             "evidence": f"Spearman {rho:+.2f} over {len(d)} tasks ({interval}; its bar: "
                         f"{DISTANCE_AGREEMENT}); furthest from their rank: {moved}."}
 
@@ -241,11 +240,10 @@ def measured_distance(study: Study, tasks: tuple[str, ...],
     for task in tasks:
         spec, data = study.task_spec(task), study.task(task)
         scale = NS_SCALE if spec.metric == "ns_score" else 1.0
-        trained, random = (_seed_mean(study, rep, task, seeds, "score") * scale
-                           for rep in (STANDARD, RANDOM_INIT))
+        (trained, trained_boot), (random, random_boot) = (
+            _seed_mean(study, rep, task, seeds, scale) for rep in (STANDARD, RANDOM_INIT))
         gain = _gain(trained, random)
-        replicates[task] = 1.0 - _gain(*(_seed_mean(study, rep, task, seeds, "boot") * scale
-                                         for rep in (STANDARD, RANDOM_INIT)))
+        replicates[task] = 1.0 - _gain(trained_boot, random_boot)
         value = float("nan")
         if spec.kind != "retrieval":
             y = scoring.trainable_labels(data.labels["train"])
@@ -262,9 +260,11 @@ def measured_distance(study: Study, tasks: tuple[str, ...],
 
 
 def _seed_mean(study: Study, rep: Representation, task: str, seeds: tuple[int, ...],
-               key: str) -> np.ndarray:
-    """A score's `key` (the score, or its bootstrap replicates) averaged over `seeds`."""
-    return np.mean([study.evaluate(rep, task, s)[key] for s in seeds], axis=0)
+               scale: float) -> tuple[float, np.ndarray]:
+    """`rep`'s score on `task` and its bootstrap replicates, each averaged over `seeds`."""
+    scores = [study.evaluate(rep, task, s) for s in seeds]
+    return (float(np.mean([r["score"] for r in scores])) * scale,
+            np.mean([r["boot"] for r in scores], axis=0) * scale)
 
 
 def _gain(trained, random):
